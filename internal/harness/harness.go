@@ -1,0 +1,153 @@
+// Package harness is the test bench every lesson shares: it starts a service
+// in memory, hands the test a connected client, and fails a hung test within
+// seconds with a message that says what it was waiting for.
+//
+// Lesson 01 spells out the bufconn wiring by hand once, so the learner sees how
+// it works; every other test calls Start.
+package harness
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+)
+
+// FailSafe bounds every wait in a lesson test. Nothing in a correct solution
+// takes more than milliseconds, so reaching it means something is blocked.
+const FailSafe = 5 * time.Second
+
+// bufSize is the in-memory connection's buffer, as in grpc-go's own tests.
+const bufSize = 1 << 20
+
+// Context returns a context for the test's RPCs that ends at the fail-safe
+// deadline, or when the test ends, whichever comes first.
+func Context(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), FailSafe)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Server is a gRPC server running in memory for one test, with a client
+// connection to it and a record of its handlers starting and returning.
+type Server struct {
+	// Conn is a client connection to the server; wrap it with the lesson's
+	// generated New…Client.
+	Conn *grpc.ClientConn
+
+	started  chan string
+	returned chan Returned
+}
+
+// Returned describes a handler that has returned.
+type Returned struct {
+	Method string // the full method name, "/package.Service/Method"
+	Err    error  // what the handler returned
+}
+
+// Start runs a gRPC server on an in-memory bufconn listener, registers the
+// lesson's service on it with register, and connects a client. Everything is
+// stopped when the test ends.
+func Start(t testing.TB, register func(*grpc.Server)) *Server {
+	t.Helper()
+	s := &Server{
+		started:  make(chan string, 256),
+		returned: make(chan Returned, 256),
+	}
+	lis := bufconn.Listen(bufSize)
+	srv := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(s.observeUnary),
+		grpc.ChainStreamInterceptor(s.observeStream),
+	)
+	register(srv)
+	go srv.Serve(lis) //nolint:errcheck // Serve returns when Stop is called.
+
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return lis.DialContext(ctx)
+		}),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	)
+	if err != nil {
+		srv.Stop()
+		t.Fatalf("harness: connecting to the in-memory server: %v", err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		srv.Stop()
+	})
+	s.Conn = conn
+	return s
+}
+
+func (s *Server) observeUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	note(s.started, info.FullMethod)
+	resp, err := handler(ctx, req)
+	note(s.returned, Returned{Method: info.FullMethod, Err: err})
+	return resp, err
+}
+
+func (s *Server) observeStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	note(s.started, info.FullMethod)
+	err := handler(srv, ss)
+	note(s.returned, Returned{Method: info.FullMethod, Err: err})
+	return err
+}
+
+// note records an event without ever blocking a handler: a test that starts
+// more than 256 calls and never looks at them simply loses the oldest news.
+func note[T any](ch chan T, v T) {
+	select {
+	case ch <- v:
+	default:
+	}
+}
+
+
+// HandlerStarted waits until a handler for method (a full name, or just its
+// last part such as "AwaitGuest") has started.
+func (s *Server) HandlerStarted(t testing.TB, method string) {
+	t.Helper()
+	for {
+		got := Wait(t, s.started, "the server handler for "+method+" to start")
+		if matches(got, method) {
+			return
+		}
+	}
+}
+
+// HandlerReturned waits until a handler for method has returned and says what
+// it returned.
+func (s *Server) HandlerReturned(t testing.TB, method string) Returned {
+	t.Helper()
+	for {
+		got := Wait(t, s.returned, "the server handler for "+method+" to return")
+		if matches(got.Method, method) {
+			return got
+		}
+	}
+}
+
+func matches(fullMethod, method string) bool {
+	return fullMethod == method || strings.HasSuffix(fullMethod, "/"+method)
+}
+
+// Wait receives one value from ch. If none arrives within FailSafe, it fails
+// the test, saying what it waited for.
+func Wait[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	timer := time.NewTimer(FailSafe)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("waited %v for %s, and it never happened: something is blocked", FailSafe, what)
+		panic("unreachable")
+	}
+}

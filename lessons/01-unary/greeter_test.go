@@ -1,0 +1,103 @@
+package unary_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+
+	unary "github.com/grpc-workbook/streaming/lessons/01-unary"
+	"github.com/grpc-workbook/streaming/lessons/01-unary/greeterpb"
+	"github.com/grpc-workbook/streaming/internal/harness"
+)
+
+// startGreeter serves your Server in memory and returns a client for it.
+// arrivals feeds AwaitGuest; the test closes it at the end so that no handler
+// can stay blocked on it.
+func startGreeter(t *testing.T) (greeterpb.GreeterClient, *harness.Server, chan<- string) {
+	t.Helper()
+	arrivals := make(chan string)
+	srv := harness.Start(t, func(s *grpc.Server) {
+		greeterpb.RegisterGreeterServer(s, unary.NewServer(arrivals))
+	})
+	t.Cleanup(func() { close(arrivals) })
+	return greeterpb.NewGreeterClient(srv.Conn), srv, arrivals
+}
+
+const (
+	task2 = "Task 2: Greet a guest"
+	task3 = "Task 3: Reject bad names"
+	task4 = "Task 4: Turn internal errors into status codes"
+)
+
+func TestUnary_SayHello_GreetsByName(t *testing.T) {
+	client, _, _ := startGreeter(t)
+
+	reply, err := client.SayHello(harness.Context(t), &greeterpb.HelloRequest{Name: "Ada"})
+	harness.RequireOK(t, err, `SayHello(name="Ada")`, task2)
+	assert.Equal(t, "Hello, Ada!", reply.GetMessage(), `SayHello(name="Ada"): got (left) the reply, want (right); see README.md, %q`, task2)
+}
+
+func TestUnary_SayHello_EmptyName_InvalidArgument(t *testing.T) {
+	client, _, _ := startGreeter(t)
+
+	_, err := client.SayHello(harness.Context(t), &greeterpb.HelloRequest{Name: ""})
+	harness.RequireCode(t, err, codes.InvalidArgument, `SayHello(name="")`, task3)
+	assert.Contains(t, statusMessage(err), "name",
+		"the message should say which field is wrong, so the caller can fix the request")
+}
+
+func TestUnary_SayHello_NameLength_LimitIsInCharacters(t *testing.T) {
+	client, _, _ := startGreeter(t)
+	cases := []struct {
+		desc string
+		name string
+		want codes.Code
+	}{
+		{"64 ASCII letters are allowed", strings.Repeat("a", unary.MaxNameLength), codes.OK},
+		{"65 ASCII letters are too many", strings.Repeat("a", unary.MaxNameLength+1), codes.InvalidArgument},
+		// "é" is two bytes in UTF-8: counting bytes would reject this name.
+		{"64 accented letters are allowed", strings.Repeat("é", unary.MaxNameLength), codes.OK},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			_, err := client.SayHello(harness.Context(t), &greeterpb.HelloRequest{Name: tc.name})
+			harness.AssertCode(t, err, tc.want, "SayHello with "+tc.desc, task3)
+		})
+	}
+}
+
+func TestUnary_SayGoodbye_AfterHello_SeesGuestOff(t *testing.T) {
+	client, _, _ := startGreeter(t)
+	ctx := harness.Context(t)
+
+	_, err := client.SayHello(ctx, &greeterpb.HelloRequest{Name: "Grace"})
+	harness.RequireOK(t, err, `SayHello(name="Grace")`, task2)
+
+	reply, err := client.SayGoodbye(ctx, &greeterpb.GoodbyeRequest{Name: "Grace"})
+	harness.RequireOK(t, err, `SayGoodbye(name="Grace") after SayHello`, task4)
+	assert.Equal(t, "Goodbye, Grace!", reply.GetMessage(), "SayGoodbye: got (left) the reply, want (right); see README.md, %q", task4)
+}
+
+func TestUnary_SayGoodbye_Stranger_NotFound(t *testing.T) {
+	client, _, _ := startGreeter(t)
+
+	_, err := client.SayGoodbye(harness.Context(t), &greeterpb.GoodbyeRequest{Name: "Stranger"})
+	harness.RequireCode(t, err, codes.NotFound, `SayGoodbye(name="Stranger") with no SayHello first`, task4)
+	assert.Contains(t, statusMessage(err), "Stranger", "the message should name the guest nobody greeted")
+}
+
+func TestUnary_SayGoodbye_Twice_SecondIsNotFound(t *testing.T) {
+	client, _, _ := startGreeter(t)
+	ctx := harness.Context(t)
+
+	_, err := client.SayHello(ctx, &greeterpb.HelloRequest{Name: "Linus"})
+	harness.RequireOK(t, err, `SayHello(name="Linus")`, task2)
+	_, err = client.SayGoodbye(ctx, &greeterpb.GoodbyeRequest{Name: "Linus"})
+	harness.RequireOK(t, err, `first SayGoodbye(name="Linus")`, task4)
+
+	_, err = client.SayGoodbye(ctx, &greeterpb.GoodbyeRequest{Name: "Linus"})
+	harness.RequireCode(t, err, codes.NotFound, `second SayGoodbye(name="Linus")`, task4)
+}
