@@ -8,3 +8,4 @@
 package streaming
 
 //go:generate go run ./internal/cmd/protogen
+//go:generate go run ./internal/cmd/snapshot

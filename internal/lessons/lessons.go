@@ -1,0 +1,136 @@
+// Package lessons finds the workbook's lessons and reads their metadata.
+//
+// A lesson is a folder lessons/NN-slug holding a README.md, a lesson.json, a
+// .proto with its generated code in a sub-package, the stub files the learner
+// edits, and tests. Its reference answer is solutions/NN-slug: the same stub
+// file names, filled in. Nothing else needs registering: a new folder of that
+// shape is a new lesson for the runner and for the verification tests alike.
+package lessons
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Lesson is one lesson folder.
+type Lesson struct {
+	ID     string // the folder name, "01-unary"
+	Number int    // 1
+	Slug   string // "unary"
+	Meta   Meta   // from lesson.json
+}
+
+// Meta is the content of a lesson's lesson.json.
+type Meta struct {
+	Title string `json:"title"` // a short title for tables, "Unary calls"
+	Tasks []Task `json:"tasks"` // in the order the README teaches them
+}
+
+// Task is one numbered task of a lesson.
+type Task struct {
+	// Title is the task's heading in the lesson README, "Task 1: Dial the
+	// in-memory server"; tests name it when they fail.
+	Title string `json:"title"`
+	// Tests are the top-level tests that check this task. Every test of the
+	// lesson belongs to exactly one task.
+	Tests []string `json:"tests"`
+	// Hints are progressive: a nudge first, then the API to use, then
+	// nearly the answer.
+	Hints []string `json:"hints"`
+}
+
+var folderName = regexp.MustCompile(`^(\d\d)-([a-z0-9-]+)$`)
+
+// Dir is the lesson's folder, relative to the repository root.
+func (l Lesson) Dir() string { return filepath.Join("lessons", l.ID) }
+
+// SolutionDir is the folder of the lesson's reference answer.
+func (l Lesson) SolutionDir() string { return filepath.Join("solutions", l.ID) }
+
+// Package is the lesson's Go package pattern for `go test`, "./lessons/01-unary".
+func (l Lesson) Package() string { return "./lessons/" + l.ID }
+
+// Discover returns the lessons below root, in order.
+func Discover(root string) ([]Lesson, error) {
+	entries, err := os.ReadDir(filepath.Join(root, "lessons"))
+	if err != nil {
+		return nil, err
+	}
+	var found []Lesson
+	for _, e := range entries {
+		m := folderName.FindStringSubmatch(e.Name())
+		if !e.IsDir() || m == nil {
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		l := Lesson{ID: e.Name(), Number: n, Slug: m[2]}
+		data, err := os.ReadFile(filepath.Join(root, l.Dir(), "lesson.json"))
+		if err != nil {
+			return nil, fmt.Errorf("lesson %s: %w", l.ID, err)
+		}
+		if err := json.Unmarshal(data, &l.Meta); err != nil {
+			return nil, fmt.Errorf("lesson %s: lesson.json: %w", l.ID, err)
+		}
+		found = append(found, l)
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].Number < found[j].Number })
+	return found, nil
+}
+
+// StubFiles returns the names of the files the learner edits: the Go files of
+// the lesson's solution folder, tests excluded.
+func (l Lesson) StubFiles(root string) ([]string, error) {
+	matches, err := filepath.Glob(filepath.Join(root, l.SolutionDir(), "*.go"))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, m := range matches {
+		if name := filepath.Base(m); !strings.HasSuffix(name, "_test.go") {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("lesson %s: no solution files in %s", l.ID, l.SolutionDir())
+	}
+	return names, nil
+}
+
+// TaskOf returns the task a top-level test belongs to, if any.
+func (l Lesson) TaskOf(test string) (Task, int, bool) {
+	if i := strings.IndexByte(test, '/'); i >= 0 {
+		test = test[:i]
+	}
+	for i, task := range l.Meta.Tasks {
+		for _, name := range task.Tests {
+			if name == test {
+				return task, i, true
+			}
+		}
+	}
+	return Task{}, -1, false
+}
+
+// Find returns the lesson that arg names: a number ("2", "02"), a folder name
+// ("02-server-stream") or a slug ("server-stream").
+func Find(all []Lesson, arg string) (Lesson, error) {
+	for _, l := range all {
+		if arg == l.ID || arg == l.Slug {
+			return l, nil
+		}
+		if n, err := strconv.Atoi(arg); err == nil && n == l.Number {
+			return l, nil
+		}
+	}
+	var names []string
+	for _, l := range all {
+		names = append(names, fmt.Sprintf("%d (%s)", l.Number, l.ID))
+	}
+	return Lesson{}, fmt.Errorf("no lesson %q; the lessons are %s", arg, strings.Join(names, ", "))
+}

@@ -1,0 +1,18 @@
+// Package verify holds the workbook's self-check, run by the README's test
+// command:
+//
+//	go test -count=1 -timeout=30m ./cmd/... ./internal/...
+//
+// For every lesson folder it finds, its tests check that
+//   - the lesson's tests all pass against solutions/NN-slug, under -race,
+//     -shuffle=on and -count=20 (WORKBOOK_VERIFY_COUNT overrides the count);
+//   - every one of those tests, subtests included, fails against the stubs as
+//     shipped (the copy in internal/pristine, not the working tree, so a
+//     learner who has solved lessons can still run it), and its failure
+//     output points at the lesson README;
+//   - lesson.json names every test in exactly one task;
+//   - the generated protobuf code and the stub snapshot are up to date, and
+//     `go vet` is clean.
+//
+// Lessons added later are covered with no edits here.
+package verify
