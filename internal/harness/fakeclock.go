@@ -15,6 +15,7 @@ type FakeClock struct {
 	timers  []chan time.Time
 	waits   []time.Duration
 	created chan struct{} // one value per After call
+	seen    int           // timers already reported by WaitForTimer
 }
 
 // NewFakeClock returns a clock with no timers yet.
@@ -42,8 +43,9 @@ func (c *FakeClock) WaitForTimer(t testing.TB) (index int, d time.Duration) {
 	Wait(t, c.created, "the code under test to start a timer with After")
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// created is buffered in order, so the n-th receive matches the n-th timer.
-	index = len(c.timers) - len(c.created) - 1
+	// After appends before it signals, so the timer numbered seen exists now.
+	index = c.seen
+	c.seen++
 	return index, c.waits[index]
 }
 
