@@ -51,11 +51,11 @@ func CodeMismatch(err error, want codes.Code, call, see string) string {
 		why = "The method is still the stub's. Write it"
 	case err == nil:
 		why = "The call succeeded where it should have failed. Add the check"
+	case errors.Is(err, io.EOF):
+		why = "io.EOF is how a stream says \"no more messages\", not a status: the real status comes from the next Recv or CloseAndRecv"
 	case got == codes.Unknown && want != codes.OK:
 		why = fmt.Sprintf("A plain Go error (errors.New, fmt.Errorf, ctx.Err()) crosses the wire as codes.Unknown. "+
 			"Return status.Error(codes.%s, \"...\") instead", want)
-	case errors.Is(err, io.EOF):
-		why = "io.EOF is how a stream says \"no more messages\", not a status: the real status comes from the next Recv or CloseAndRecv"
 	case got == codes.Unavailable:
 		why = "The client never reached a server. With bufconn, the target must start with \"passthrough:///\" " +
 			"(or the name goes to DNS) and the dialer must return lis.DialContext(ctx)"
