@@ -5,6 +5,9 @@ import (
 	"errors"
 	"iter"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/grpc-workbook/streaming/lessons/03-client-stream/sensorpb"
 )
 
@@ -21,7 +24,7 @@ func UploadAll(ctx context.Context, client sensorpb.HubClient, readings iter.Seq
 	// TODO(lesson 03): Task 3. Start client.Upload(ctx), Send each reading,
 	// and end with CloseAndRecv, once. If Send returns io.EOF, stop sending:
 	// the real status comes from CloseAndRecv.
-	return nil, errors.New("UploadAll is not implemented yet (lesson 03, task 3)")
+	return nil, status.Error(codes.Unimplemented, "UploadAll is not implemented yet (lesson 03, task 3)")
 }
 
 // Uploader sends readings one Write at a time, for a station that produces
@@ -37,7 +40,7 @@ type Uploader struct {
 // NewUploader starts an Upload call that lasts as long as ctx.
 func NewUploader(ctx context.Context, client sensorpb.HubClient) (*Uploader, error) {
 	// TODO(lesson 03): Task 4. Start client.Upload(ctx) and keep the stream.
-	return nil, errors.New("NewUploader is not implemented yet (lesson 03, task 4)")
+	return nil, status.Error(codes.Unimplemented, "NewUploader is not implemented yet (lesson 03, task 4)")
 }
 
 // Write sends one reading. It returns nil when the reading was handed to
@@ -46,7 +49,7 @@ func NewUploader(ctx context.Context, client sensorpb.HubClient) (*Uploader, err
 func (u *Uploader) Write(r *sensorpb.Reading) error {
 	// TODO(lesson 03): Task 4. Send r. On io.EOF, fetch the real status with
 	// CloseAndRecv (once) and return it.
-	return errors.New("Uploader.Write is not implemented yet (lesson 03, task 4)")
+	return status.Error(codes.Unimplemented, "Uploader.Write is not implemented yet (lesson 03, task 4)")
 }
 
 // DoneWriting says there are no more readings and waits for the hub's
@@ -54,5 +57,5 @@ func (u *Uploader) Write(r *sensorpb.Reading) error {
 // harmless in gRPC.
 func (u *Uploader) DoneWriting() (*sensorpb.Summary, error) {
 	// TODO(lesson 03): Task 4. CloseAndRecv, unless Write already did.
-	return nil, errors.New("Uploader.DoneWriting is not implemented yet (lesson 03, task 4)")
+	return nil, status.Error(codes.Unimplemented, "Uploader.DoneWriting is not implemented yet (lesson 03, task 4)")
 }
