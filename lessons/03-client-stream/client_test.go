@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"slices"
 	"testing"
@@ -79,9 +78,7 @@ func TestClientStream_UploadAll_SendReturnsEOF_ReportsTheRealStatus(t *testing.T
 	client.eofAfter = 2
 
 	_, err := clientstream.UploadAll(harness.Context(t), client, countingFrom(1000))
-	require.False(t, errors.Is(err, io.EOF),
-		"UploadAll returned io.EOF, which is Send's way of saying the hub ended the call. Call CloseAndRecv to learn why, "+
-			"and return that: see README.md, %q", task3)
+	requireNotEOF(t, err, "UploadAll where the hub rejects reading 2", task3)
 	harness.AssertCode(t, err, codes.InvalidArgument, "UploadAll where the hub rejects reading 2 and the next Send returns io.EOF", task3)
 
 	upload := client.only(task3)
@@ -101,6 +98,7 @@ func TestClientStream_UploadAll_DeadlinePasses_DeadlineExceeded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(harness.Context(t), 50*time.Millisecond)
 	defer cancel()
 	_, err := clientstream.UploadAll(ctx, client, countingFrom(100_000))
+	requireNotEOF(t, err, "UploadAll with a 50ms deadline", task3)
 	harness.AssertCode(t, err, codes.DeadlineExceeded, "UploadAll of 100000 readings with a 50ms deadline to a hub that never reads", task3)
 
 	if upload := client.only(task3); upload.closeAndRecvs > 1 {
@@ -144,11 +142,11 @@ func TestClientStream_Uploader_WriteGetsEOF_ReportsTheRealStatus(t *testing.T) {
 	}
 
 	err = callSafely(func() error { return up.Write(&sensorpb.Reading{Decicelsius: 3}) })
-	require.False(t, errors.Is(err, io.EOF),
-		"Write returned io.EOF from Send. It means the hub ended the call; CloseAndRecv says why, and Write should return that: see README.md, %q", task4)
+	requireNotEOF(t, err, "Uploader.Write of reading 3, after the hub rejected reading 2", task4)
 	harness.AssertCode(t, err, codes.InvalidArgument, "Uploader.Write of reading 3, after the hub rejected reading 2", task4)
 
 	_, err = up.DoneWriting()
+	requireNotEOF(t, err, "Uploader.DoneWriting after Write reported the rejection", task4)
 	harness.AssertCode(t, err, codes.InvalidArgument, "Uploader.DoneWriting after Write reported the rejection", task4)
 	client.only(task4).assertClosedOnce(task4)
 }

@@ -96,6 +96,13 @@ func startFakeHub(t *testing.T, hub *fakeHub) *spyHub {
 }
 
 func (c *spyHub) Upload(ctx context.Context, opts ...grpc.CallOption) (sensorpb.Hub_UploadClient, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		// Every test passes a context with a deadline; without one, a stuck
+		// upload would hang the test instead of failing it.
+		c.t.Errorf("Upload was called with a context that has no deadline: pass on the ctx you were given, so the "+
+			"caller's deadline and cancel reach the call; see README.md, %q", task3)
+		return nil, status.Error(codes.FailedPrecondition, "the test refused an Upload call without the caller's context")
+	}
 	stream, err := c.HubClient.Upload(ctx, opts...)
 	if err != nil {
 		return nil, err
@@ -157,3 +164,13 @@ func callSafely(f func() error) (err error) {
 type panicError struct{ value any }
 
 func (p panicError) Error() string { return fmt.Sprint("panic: ", p.value) }
+
+// requireNotEOF stops the test if the code under test passed on Send's
+// io.EOF instead of the status behind it.
+func requireNotEOF(t *testing.T, err error, call, see string) {
+	t.Helper()
+	if errors.Is(err, io.EOF) {
+		t.Fatalf("%s: got io.EOF. Send returns io.EOF when the hub has ended the call; it says nothing about why. "+
+			"Call CloseAndRecv (once) and return its status instead: see README.md, %q.", call, see)
+	}
+}

@@ -131,7 +131,7 @@ func assertSummary(t *testing.T, want, got *sensorpb.Summary, call, see string) 
 
 // text renders a message on one line; a nil message shows as "nil".
 func text(m proto.Message) string {
-	if m == nil {
+	if m == nil || !m.ProtoReflect().IsValid() {
 		return "nil"
 	}
 	return prototext.MarshalOptions{}.Format(m)
