@@ -36,6 +36,7 @@ func assertAcked(t *testing.T, hub *clientstream.Server, want []string, when str
 }
 
 func TestClientStream_Ack_RecordsEachTaskOnce(t *testing.T) {
+	harness.See(t, task5)
 	client, srv, hub := startHub(t)
 
 	stream, err := client.Ack(harness.Context(t))
@@ -52,6 +53,7 @@ func TestClientStream_Ack_RecordsEachTaskOnce(t *testing.T) {
 }
 
 func TestClientStream_Ack_EmptyTaskID_InvalidArgument(t *testing.T) {
+	harness.See(t, task5)
 	client, _, hub := startHub(t)
 
 	stream, err := client.Ack(harness.Context(t))
@@ -98,6 +100,7 @@ func (c *countingAckStream) Recv() (*sensorpb.Acknowledgement, error) {
 // twice. One more ack, sent just before the cancel, may or may not have
 // arrived: Send returning nil never meant the hub had it.
 func TestClientStream_Ack_ClientCancels_KeepsWhatArrived(t *testing.T) {
+	harness.See(t, task5)
 	hub := clientstream.NewServer()
 	spy := &ackSpy{Server: hub, recvCalls: make(chan int, 64), returned: make(chan error, 1)}
 	srv := harness.Start(t, func(s *grpc.Server) { sensorpb.RegisterHubServer(s, spy) })

@@ -45,6 +45,7 @@ func countingFrom(n int64) iter.Seq[*sensorpb.Reading] {
 }
 
 func TestClientStream_UploadAll_SendsEveryReading(t *testing.T) {
+	harness.See(t, task3)
 	hub := &fakeHub{}
 	client := startFakeHub(t, hub)
 
@@ -60,6 +61,7 @@ func TestClientStream_UploadAll_SendsEveryReading(t *testing.T) {
 // hub reject the last reading. Every Send has returned nil by then (Send
 // only hands a message to gRPC), so only CloseAndRecv can report the failure.
 func TestClientStream_UploadAll_HubRejectsLastReading_ReportsTheStatus(t *testing.T) {
+	harness.See(t, task3)
 	client := startFakeHub(t, &fakeHub{rejectAt: 3})
 
 	got, err := clientstream.UploadAll(harness.Context(t), client, slices.Values(readings(1, 2, 3)))
@@ -74,6 +76,7 @@ func TestClientStream_UploadAll_HubRejectsLastReading_ReportsTheStatus(t *testin
 // arrived yet: the test removes that luck). io.EOF only says "the stream is
 // over"; the reason, InvalidArgument, comes from CloseAndRecv.
 func TestClientStream_UploadAll_SendReturnsEOF_ReportsTheRealStatus(t *testing.T) {
+	harness.See(t, task3)
 	client := startFakeHub(t, &fakeHub{rejectAt: 2})
 	client.eofAfter = 2
 
@@ -93,6 +96,7 @@ func TestClientStream_UploadAll_SendReturnsEOF_ReportsTheRealStatus(t *testing.T
 // the call can only end at its deadline: a certain outcome, however fast or
 // slow the machine is.
 func TestClientStream_UploadAll_DeadlinePasses_DeadlineExceeded(t *testing.T) {
+	harness.See(t, task3)
 	client := startFakeHub(t, &fakeHub{stall: true})
 
 	ctx, cancel := context.WithTimeout(harness.Context(t), 50*time.Millisecond)
@@ -107,6 +111,7 @@ func TestClientStream_UploadAll_DeadlinePasses_DeadlineExceeded(t *testing.T) {
 }
 
 func TestClientStream_Uploader_WriteThenDoneWriting_SendsEveryReading(t *testing.T) {
+	harness.See(t, task4)
 	hub := &fakeHub{}
 	client := startFakeHub(t, hub)
 
@@ -129,6 +134,7 @@ func TestClientStream_Uploader_WriteThenDoneWriting_SendsEveryReading(t *testing
 // and DoneWriting must hand back the same outcome without a second
 // CloseAndRecv.
 func TestClientStream_Uploader_WriteGetsEOF_ReportsTheRealStatus(t *testing.T) {
+	harness.See(t, task4)
 	client := startFakeHub(t, &fakeHub{rejectAt: 2})
 	client.eofAfter = 2
 
@@ -155,6 +161,7 @@ func TestClientStream_Uploader_WriteGetsEOF_ReportsTheRealStatus(t *testing.T) {
 // gRPC refuses a Send after CloseSend, and so must Write. A second
 // DoneWriting is harmless, like a second CloseSend.
 func TestClientStream_Uploader_WriteAfterDoneWriting_Fails(t *testing.T) {
+	harness.See(t, task4)
 	client := startFakeHub(t, &fakeHub{})
 
 	up, err := clientstream.NewUploader(harness.Context(t), client)

@@ -55,6 +55,7 @@ func requireReplied(t *testing.T, err error, call, see string) {
 }
 
 func TestClientStream_Upload_SummarisesEveryReading(t *testing.T) {
+	harness.See(t, task1)
 	client, _, _ := startHub(t)
 	cases := []struct {
 		desc   string
@@ -82,6 +83,7 @@ func TestClientStream_Upload_SummarisesEveryReading(t *testing.T) {
 }
 
 func TestClientStream_Upload_NoReadings_EmptySummary(t *testing.T) {
+	harness.See(t, task1)
 	client, srv, _ := startHub(t)
 
 	got, err := uploadValues(t, client) // CloseAndRecv straight away
@@ -92,6 +94,7 @@ func TestClientStream_Upload_NoReadings_EmptySummary(t *testing.T) {
 }
 
 func TestClientStream_Upload_OutOfRange_InvalidArgumentNamesReading(t *testing.T) {
+	harness.See(t, task2)
 	client, srv, _ := startHub(t)
 	cases := []struct {
 		desc     string
