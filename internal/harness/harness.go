@@ -181,7 +181,7 @@ func Wait[T any](t testing.TB, ch <-chan T, what string) T {
 		return v
 	case <-timer.C:
 		blocked := freezeAll(t, fmt.Sprintf("harness.Wait gave up waiting for %s", what))
-		t.Fatalf("waited %v for %s, and it never happened: something is blocked%s", waitFailSafe, what, blocked)
+		t.Fatalf("waited %v for %s, and it never happened: something is blocked.%s", waitFailSafe, what, blocked)
 		panic("unreachable")
 	}
 }

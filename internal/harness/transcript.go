@@ -94,6 +94,7 @@ type freeze struct {
 	reason string
 	at     int    // len(events) when it happened
 	report string // the rendered in-progress operations and diagnosis
+	told   bool   // the report is already in the failure message
 }
 
 func newRecorder() *recorder { return &recorder{start: time.Now()} }
@@ -153,12 +154,15 @@ func freezeAll(t testing.TB, reason string) string {
 	for _, r := range recordersOf(t) {
 		if report := r.freeze(reason); report != "" {
 			b.WriteString(report)
+			r.mu.Lock()
+			r.frozen.told = true
+			r.mu.Unlock()
 		}
 	}
 	if b.Len() == 0 {
 		return ""
 	}
-	return ".\n" + strings.TrimRight(b.String(), "\n") + "\n(the gRPC transcript of this test follows at its end)"
+	return "\n" + strings.TrimRight(b.String(), "\n") + "\n(the test's gRPC transcript is printed when it ends)"
 }
 
 // --- recording ------------------------------------------------------------
@@ -511,10 +515,14 @@ func (c *call) diagnose() []string {
 		d = append(d, "the client waits for a reply, and the server handler has not started")
 	}
 	if c.client && !c.clientEnded && c.kind != "unary" && !clientRecv && !clientSend {
-		if clientStreams && !c.clientClosedSend {
-			d = append(d, "the client never called CloseSend")
+		switch {
+		case clientStreams && !c.clientClosedSend && serverRecv:
+			// said above
+		case clientStreams && !c.clientClosedSend:
+			d = append(d, "the client never called CloseSend (or CloseAndRecv)")
+		default:
+			d = append(d, "the client has not read the stream to its end (Recv until it returns an error) nor cancelled its context")
 		}
-		d = append(d, "the client has not read the stream to its end (Recv until it returns an error) or cancelled its context")
 	}
 	return d
 }
@@ -569,7 +577,11 @@ func (r *recorder) render() string {
 		fmt.Fprintf(&b, "  ... and %d later events not recorded\n", r.dropped)
 	}
 	if r.frozen != nil && r.frozen.report != "" {
-		fmt.Fprintf(&b, "When the test failed (%s):\n%s", r.frozen.reason, r.frozen.report)
+		if r.frozen.told {
+			b.WriteString("(What was still in progress when the test failed is in its failure message above.)\n")
+		} else {
+			fmt.Fprintf(&b, "When the test failed (%s):\n%s", r.frozen.reason, r.frozen.report)
+		}
 	}
 	return b.String()
 }
