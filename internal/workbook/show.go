@@ -83,7 +83,7 @@ func (w *Workbook) printNext(out io.Writer, r LessonResult, hint int) int {
 		fmt.Fprintln(out, indent(trimOutput(r.PackageOutput, 40), "    "))
 	} else {
 		fmt.Fprintf(out, "\n%s %s\n\n", st.red("FAIL"), next.Name)
-		fmt.Fprintln(out, indent(trimOutput(next.Output, 80), "    "))
+		fmt.Fprintln(out, indent(trimOutput(next.Output, 150), "    "))
 	}
 	shown := 0
 	if len(task.Hints) > 0 {
