@@ -106,7 +106,8 @@ func trimOutput(out string, maxLines int) string {
 		switch {
 		case strings.HasPrefix(trimmed, "=== RUN"), strings.HasPrefix(trimmed, "=== PAUSE"),
 			strings.HasPrefix(trimmed, "=== CONT"), strings.HasPrefix(trimmed, "=== NAME"),
-			strings.HasPrefix(trimmed, "--- PASS"), strings.HasPrefix(trimmed, "--- SKIP"):
+			strings.HasPrefix(trimmed, "--- PASS"), strings.HasPrefix(trimmed, "--- SKIP"),
+			strings.HasPrefix(line, "--- FAIL: "): // the top-level test's own line: the runner says FAIL already
 			continue
 		}
 		keep = append(keep, line)
