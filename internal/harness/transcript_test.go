@@ -253,8 +253,8 @@ func TestTranscript_ClientNeverClosesSend_WaitSaysWhoIsBlocked(t *testing.T) {
 		`gRPC transcript`,
 		`client +→ Send #1 +value: ?"a"`,
 		`server +← Recv #1 +value: ?"a"`,
-		`---- the test failed here \(harness.Wait gave up waiting for the reply to the upload\)`,
-		`server +← Recv +failed: codes.Canceled`,
+		// Then, maybe, the server's Recv failing as the test stops the server:
+		// Stop does not wait for handlers, so those lines may come too late.
 		`in its failure message above`,
 	)
 }
