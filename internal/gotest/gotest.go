@@ -22,10 +22,14 @@ type Event struct {
 	Test       string
 	Output     string
 	Elapsed    float64
+	// FailedBuild is set on a package's fail event when its test binary did
+	// not build: the import path whose build-output explains why.
+	FailedBuild string
 }
 
 // Result is the outcome of one test or subtest.
 type Result struct {
+	Package string  // the import path of the test's package
 	Name    string  // "TestX", or "TestX/sub" for a subtest
 	Outcome string  // "pass", "fail" or "skip"
 	Output  string  // everything the test printed, including its failure messages
@@ -41,6 +45,39 @@ type Report struct {
 	Output  string   // output not tied to a test: build errors, panics, goleak reports
 	Failed  bool     // some package failed (tests, build or setup)
 	RawJSON []byte   // the full event stream, for debugging
+
+	// Packages says, per import path, what each package printed outside its
+	// tests (build errors included) and whether it failed.
+	Packages map[string]*Package
+}
+
+// Package is what one package of a run printed outside its tests.
+type Package struct {
+	Output      string // build errors, panics, goleak reports, the final ok/FAIL line
+	Failed      bool   // the package failed: a test, its build, or its TestMain
+	BuildFailed bool   // its test binary did not compile
+}
+
+// pkg returns the entry for an import path, creating it.
+func (r *Report) pkg(path string) *Package {
+	if r.Packages == nil {
+		r.Packages = map[string]*Package{}
+	}
+	p := r.Packages[path]
+	if p == nil {
+		p = &Package{}
+		r.Packages[path] = p
+	}
+	return p
+}
+
+// buildPath turns a build event's ImportPath, "x/y [x/y.test]", into the
+// package's import path, "x/y".
+func buildPath(importPath string) string {
+	if i := strings.Index(importPath, " ["); i >= 0 {
+		return importPath[:i]
+	}
+	return importPath
 }
 
 // Run runs `go test -json args...` in dir and parses what it prints. A
@@ -83,11 +120,17 @@ func Parse(r io.Reader) *Report {
 		switch ev.Action {
 		case "build-output":
 			rep.Output += ev.Output
+			rep.pkg(buildPath(ev.ImportPath)).Output += ev.Output
 		case "build-fail":
 			rep.Failed = true
+			p := rep.pkg(buildPath(ev.ImportPath))
+			p.Failed, p.BuildFailed = true, true
 		case "output":
 			if ev.Test == "" {
 				rep.Output += ev.Output
+				if ev.Package != "" {
+					rep.pkg(ev.Package).Output += ev.Output
+				}
 				continue
 			}
 			b := output[key]
@@ -100,10 +143,17 @@ func Parse(r io.Reader) *Report {
 			if ev.Test == "" {
 				if ev.Action == "fail" {
 					rep.Failed = true
+					if ev.Package != "" {
+						p := rep.pkg(ev.Package)
+						p.Failed = true
+						if ev.FailedBuild != "" {
+							p.BuildFailed = true
+						}
+					}
 				}
 				continue
 			}
-			res := Result{Name: ev.Test, Outcome: ev.Action, Elapsed: ev.Elapsed}
+			res := Result{Package: ev.Package, Name: ev.Test, Outcome: ev.Action, Elapsed: ev.Elapsed}
 			if b := output[key]; b != nil {
 				res.Output = b.String()
 				delete(output, key)

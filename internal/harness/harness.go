@@ -8,6 +8,7 @@ package harness
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -29,7 +30,14 @@ const bufSize = 1 << 20
 // deadline, or when the test ends, whichever comes first.
 func Context(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), FailSafe)
-	t.Cleanup(cancel)
+	t.Cleanup(func() {
+		// This runs before the server stops (tests call Context after Start),
+		// so the transcript can still say which calls were in progress.
+		if t.Failed() {
+			freezeAll(t, t.Name()+" ended")
+		}
+		cancel()
+	})
 	return ctx
 }
 
@@ -42,6 +50,7 @@ type Server struct {
 
 	started  chan string
 	returned chan Returned
+	rec      *recorder // the transcript of every call, printed if the test fails
 }
 
 // Returned describes a handler that has returned.
@@ -53,16 +62,31 @@ type Returned struct {
 // Start runs a gRPC server on an in-memory bufconn listener, registers the
 // lesson's service on it with register, and connects a client. Everything is
 // stopped when the test ends.
+//
+// Interceptors on both sides record a transcript of every call the test makes
+// through Conn: the messages each side sent and received, half-closes, and
+// final statuses, in order. If the test fails, the transcript is printed with
+// t.Log, followed by the operations still in progress when it failed and which
+// side that leaves blocked.
 func Start(t testing.TB, register func(*grpc.Server)) *Server {
 	t.Helper()
 	s := &Server{
 		started:  make(chan string, 256),
 		returned: make(chan Returned, 256),
+		rec:      newRecorder(),
 	}
+	registerRecorder(t, s.rec)
+	t.Cleanup(func() { // registered first, so it runs last: after the server stopped
+		if t.Failed() {
+			s.rec.freeze(t.Name() + " ended")
+			t.Log(s.rec.render())
+		}
+		unregisterRecorder(t, s.rec)
+	})
 	lis := bufconn.Listen(bufSize)
 	srv := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(s.observeUnary),
-		grpc.ChainStreamInterceptor(s.observeStream),
+		grpc.ChainUnaryInterceptor(s.rec.serverUnary, s.observeUnary),
+		grpc.ChainStreamInterceptor(s.rec.serverStream, s.observeStream),
 	)
 	register(srv)
 	go srv.Serve(lis) //nolint:errcheck // Serve returns when Stop is called.
@@ -72,6 +96,8 @@ func Start(t testing.TB, register func(*grpc.Server)) *Server {
 			return lis.DialContext(ctx)
 		}),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithChainUnaryInterceptor(s.rec.clientUnary),
+		grpc.WithChainStreamInterceptor(s.rec.clientStream),
 	)
 	if err != nil {
 		srv.Stop()
@@ -80,6 +106,11 @@ func Start(t testing.TB, register func(*grpc.Server)) *Server {
 	t.Cleanup(func() {
 		conn.Close()
 		srv.Stop()
+	})
+	t.Cleanup(func() { // runs first: note what was in progress before anything stops
+		if t.Failed() {
+			s.rec.freeze(t.Name() + " ended")
+		}
 	})
 	s.Conn = conn
 	return s
@@ -107,7 +138,6 @@ func note[T any](ch chan T, v T) {
 	default:
 	}
 }
-
 
 // HandlerStarted waits until a handler for method (a full name, or just its
 // last part such as "AwaitGuest") has started.
@@ -137,17 +167,21 @@ func matches(fullMethod, method string) bool {
 	return fullMethod == method || strings.HasSuffix(fullMethod, "/"+method)
 }
 
+// waitFailSafe is FailSafe; the harness's own tests shorten it.
+var waitFailSafe = FailSafe
+
 // Wait receives one value from ch. If none arrives within FailSafe, it fails
 // the test, saying what it waited for.
 func Wait[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
-	timer := time.NewTimer(FailSafe)
+	timer := time.NewTimer(waitFailSafe)
 	defer timer.Stop()
 	select {
 	case v := <-ch:
 		return v
 	case <-timer.C:
-		t.Fatalf("waited %v for %s, and it never happened: something is blocked", FailSafe, what)
+		blocked := freezeAll(t, fmt.Sprintf("harness.Wait gave up waiting for %s", what))
+		t.Fatalf("waited %v for %s, and it never happened: something is blocked.%s", waitFailSafe, what, blocked)
 		panic("unreachable")
 	}
 }

@@ -16,7 +16,7 @@ import (
 func RequireCode(t testing.TB, err error, want codes.Code, call, see string) {
 	t.Helper()
 	if msg := CodeMismatch(err, want, call, see); msg != "" {
-		t.Fatal(msg)
+		t.Fatal(msg + blockedReport(t, err, want, call))
 	}
 }
 
@@ -24,7 +24,7 @@ func RequireCode(t testing.TB, err error, want codes.Code, call, see string) {
 func AssertCode(t testing.TB, err error, want codes.Code, call, see string) bool {
 	t.Helper()
 	if msg := CodeMismatch(err, want, call, see); msg != "" {
-		t.Error(msg)
+		t.Error(msg + blockedReport(t, err, want, call))
 		return false
 	}
 	return true
@@ -78,4 +78,14 @@ func describe(err error) string {
 	}
 	s := status.Convert(err)
 	return fmt.Sprintf("codes.%s (%q)", s.Code(), s.Message())
+}
+
+// blockedReport notes, when a call unexpectedly ended with DeadlineExceeded
+// (usually the fail-safe), which operations were still in progress: the side
+// that is blocked, and where.
+func blockedReport(t testing.TB, err error, want codes.Code, call string) string {
+	if status.Code(err) != codes.DeadlineExceeded || want == codes.DeadlineExceeded {
+		return ""
+	}
+	return freezeAll(t, call+" ended with codes.DeadlineExceeded")
 }

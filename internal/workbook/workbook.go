@@ -1,0 +1,220 @@
+// Package workbook is the learner-facing runner behind `go run ./cmd/workbook`:
+// a progress table, the next failing test with its hint, watch mode,
+// progressive hints, reset to the shipped stubs, the solution as a diff, and a
+// verification summary for people and autograders.
+//
+// The lessons' own tests are the only source of truth: every command that
+// reports progress runs `go test -json` on the lesson packages and reads the
+// outcomes. Lesson metadata (titles, tasks, hints) comes from each lesson's
+// lesson.json, never from this package.
+package workbook
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/grpc-workbook/streaming/internal/lessons"
+)
+
+// Workbook runs the commands against one checkout of the workbook.
+type Workbook struct {
+	Root  string    // the repository root: the folder holding lessons/ and solutions/
+	Stubs fs.FS     // the shipped stubs, one folder per lesson ("01-unary/server.go")
+	In    io.Reader // answers to confirmation questions
+	Out   io.Writer // everything the runner prints
+
+	// Terminal says Out is a terminal: watch then clears the screen before
+	// each redraw. Color turns on ANSI colours (a terminal, and NO_COLOR unset).
+	Terminal bool
+	Color    bool
+
+	// Debounce is how long watch waits after a change for the editor to
+	// finish saving before it re-runs. Zero re-runs at once.
+	Debounce time.Duration
+	// NewTicker starts the clock of `watch --poll`; nil uses time.NewTicker.
+	// Tests inject a channel they tick by hand.
+	NewTicker func(d time.Duration) (ticks <-chan time.Time, stop func())
+	// AfterRun, if set, is called after each test run that watch makes, once
+	// its result is drawn.
+	AfterRun func(LessonResult)
+	// Ready, if set, is called once watch is watching dir for changes.
+	Ready func(dir string)
+
+	in *bufio.Reader
+}
+
+// ErrNotDone is returned by verify when some lesson is not done; the command
+// exits non-zero without printing more.
+var ErrNotDone = errors.New("not every lesson is done")
+
+// UsageError is a mistake on the command line; main prints it with a pointer
+// to `workbook help` and exits 2.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+func usagef(format string, args ...any) error {
+	return &UsageError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// Usage is the text of `workbook help`.
+const Usage = `The gRPC streaming workbook runner.
+
+Usage: go run ./cmd/workbook [command] [arguments]
+
+Commands:
+  (none)                 show your progress, the next failing test, and a hint
+  watch [LESSON]         re-run the current lesson each time you save a file in it
+        --poll           check for changes by polling, where file events do not work
+        --interval=1s    how often --poll looks
+  hint LESSON [N]        show the next hint of the lesson's current task, or hint N
+  reset LESSON [--yes]   restore the lesson's files as shipped (asks first unless --yes)
+  reset --all [--yes]    restore every lesson
+  solution LESSON        show how your files differ from the solution
+        --yes            do not ask, even if the lesson is not done yet
+  verify [--json]        run every lesson and summarize; --json prints a
+                         machine-readable result for autograders
+  help                   show this text
+
+A LESSON is a number or a name: 2, 02, server-stream or 02-server-stream.
+Progress comes from the lessons' tests; you can always run them yourself:
+  go test ./lessons/01-unary/
+`
+
+// Run runs the command that args name (os.Args[1:]).
+func (w *Workbook) Run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return w.status(ctx)
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(w.Out, Usage)
+		return nil
+	case "status":
+		if err := noArgs(cmd, rest); err != nil {
+			return err
+		}
+		return w.status(ctx)
+	case "watch":
+		return w.watchCmd(ctx, rest)
+	case "hint":
+		return w.hintCmd(ctx, rest)
+	case "reset":
+		return w.resetCmd(rest)
+	case "solution":
+		return w.solutionCmd(ctx, rest)
+	case "verify":
+		return w.verifyCmd(ctx, rest)
+	}
+	return usagef("unknown command %q; the commands are watch, hint, reset, solution, verify and help", cmd)
+}
+
+func noArgs(cmd string, args []string) error {
+	if len(args) > 0 {
+		return usagef("%s takes no arguments, got %q", cmd, strings.Join(args, " "))
+	}
+	return nil
+}
+
+// parsed is a command line split into flags and positional arguments.
+type parsed struct {
+	bools  map[string]bool
+	values map[string]string
+	args   []string
+}
+
+// parseArgs accepts flags anywhere, as -f or --f, and --name=value or
+// --name value for the flags listed in values.
+func parseArgs(cmd string, args []string, bools []string, values []string) (parsed, error) {
+	p := parsed{bools: map[string]bool{}, values: map[string]string{}}
+	known := func(list []string, name string) bool {
+		for _, n := range list {
+			if n == name {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			p.args = append(p.args, a)
+			continue
+		}
+		name := strings.TrimLeft(a, "-")
+		value, hasValue := "", false
+		if j := strings.IndexByte(name, '='); j >= 0 {
+			name, value, hasValue = name[:j], name[j+1:], true
+		}
+		if name == "y" {
+			name = "yes"
+		}
+		switch {
+		case known(bools, name) && !hasValue:
+			p.bools[name] = true
+		case known(values, name):
+			if !hasValue {
+				if i+1 >= len(args) {
+					return p, usagef("%s: --%s needs a value", cmd, name)
+				}
+				i++
+				value = args[i]
+			}
+			p.values[name] = value
+		default:
+			return p, usagef("%s: unknown flag %s; see `go run ./cmd/workbook help`", cmd, a)
+		}
+	}
+	return p, nil
+}
+
+// discover reads the lessons, failing clearly outside a workbook checkout.
+func (w *Workbook) discover() ([]lessons.Lesson, error) {
+	all, err := lessons.Discover(w.Root)
+	if err != nil {
+		return nil, fmt.Errorf("reading the lessons in %s: %w", w.Root, err)
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("no lessons found in %s/lessons", w.Root)
+	}
+	return all, nil
+}
+
+// find returns the lesson an argument names, or a usage error listing them.
+func (w *Workbook) find(arg string) (lessons.Lesson, []lessons.Lesson, error) {
+	all, err := w.discover()
+	if err != nil {
+		return lessons.Lesson{}, nil, err
+	}
+	l, err := lessons.Find(all, arg)
+	if err != nil {
+		return lessons.Lesson{}, nil, &UsageError{Msg: err.Error()}
+	}
+	return l, all, nil
+}
+
+// confirm asks a yes/no question; anything but y or yes, or no answer at
+// all, is no.
+func (w *Workbook) confirm(question string) bool {
+	fmt.Fprintf(w.Out, "%s [y/N] ", question)
+	if w.in == nil {
+		in := w.In
+		if in == nil {
+			in = strings.NewReader("")
+		}
+		w.in = bufio.NewReader(in)
+	}
+	line, _ := w.in.ReadString('\n')
+	answer := strings.ToLower(strings.TrimSpace(line))
+	if line == "" {
+		fmt.Fprintln(w.Out)
+	}
+	return answer == "y" || answer == "yes"
+}
