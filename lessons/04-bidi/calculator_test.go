@@ -68,6 +68,7 @@ func add(id, a, b int64) *bidipb.CalcRequest {
 }
 
 func TestBidi_Calculate_EveryIDAnsweredOnce(t *testing.T) {
+	harness.See(t, task1)
 	client, _ := startCalculator(t)
 	stream, err := client.Calculate(harness.Context(t))
 	require.NoError(t, err)
@@ -125,6 +126,7 @@ func errOrNil(err error) error {
 // direction: the server's Recv returns io.EOF, it still owes the replies,
 // and the call ends with OK only when the handler returns nil.
 func TestBidi_Calculate_HalfClose_RepliesThenEOF(t *testing.T) {
+	harness.See(t, task1)
 	client, srv := startCalculator(t)
 	stream, err := client.Calculate(harness.Context(t))
 	require.NoError(t, err)
@@ -145,6 +147,7 @@ func TestBidi_Calculate_HalfClose_RepliesThenEOF(t *testing.T) {
 }
 
 func TestBidi_Calculate_DivideByZero_ReplyCarriesError(t *testing.T) {
+	harness.See(t, task1)
 	client, _ := startCalculator(t)
 	stream, err := client.Calculate(harness.Context(t))
 	require.NoError(t, err)
@@ -168,6 +171,7 @@ func TestBidi_Calculate_DivideByZero_ReplyCarriesError(t *testing.T) {
 }
 
 func TestBidi_Calculate_NonPositiveID_InvalidArgument(t *testing.T) {
+	harness.See(t, task1)
 	for _, id := range []int64{0, -3} {
 		t.Run(fmt.Sprintf("id=%d", id), func(t *testing.T) {
 			client, _ := startCalculator(t)

@@ -144,6 +144,7 @@ func describeErr(err error) string {
 }
 
 func TestBidi_Work_PushesWithoutWaitingForAcks(t *testing.T) {
+	harness.See(t, task5)
 	d := startDispatcher(t)
 	w := openWorker(t, harness.Context(t), d, register("ada"))
 
@@ -173,6 +174,7 @@ func TestBidi_Work_PushesWithoutWaitingForAcks(t *testing.T) {
 // while the worker acks each one on another goroutine as it arrives: pushes
 // travel one way and acks the other, on one stream, at the same time.
 func TestBidi_Work_PushesAndAcksInFlightTogether(t *testing.T) {
+	harness.See(t, task5)
 	d := startDispatcher(t)
 	w := openWorker(t, harness.Context(t), d, register("grace"))
 
@@ -206,6 +208,7 @@ func TestBidi_Work_PushesAndAcksInFlightTogether(t *testing.T) {
 }
 
 func TestBidi_Work_WorkerSignsOff_ServerKnowsUnacked(t *testing.T) {
+	harness.See(t, task5)
 	d := startDispatcher(t)
 	w := openWorker(t, harness.Context(t), d, register("linus"))
 	for id := int64(1); id <= 3; id++ {
@@ -227,6 +230,7 @@ func TestBidi_Work_WorkerSignsOff_ServerKnowsUnacked(t *testing.T) {
 }
 
 func TestBidi_Work_RegisterFirst_InvalidArgument(t *testing.T) {
+	harness.See(t, task5)
 	cases := []struct {
 		name  string
 		first *bidipb.WorkerMessage // nil: CloseSend without sending anything
@@ -251,6 +255,7 @@ func TestBidi_Work_RegisterFirst_InvalidArgument(t *testing.T) {
 }
 
 func TestBidi_Work_AckForUnknownTask_InvalidArgument(t *testing.T) {
+	harness.See(t, task5)
 	cases := []struct {
 		name string
 		acks []int64
@@ -281,6 +286,7 @@ func TestBidi_Work_AckForUnknownTask_InvalidArgument(t *testing.T) {
 }
 
 func TestBidi_Work_WorkerCancels_ServerStopsAndKnowsUnacked(t *testing.T) {
+	harness.See(t, task6)
 	d := startDispatcher(t)
 	ctx, cancel := context.WithCancel(harness.Context(t))
 	defer cancel()
@@ -306,6 +312,7 @@ func TestBidi_Work_WorkerCancels_ServerStopsAndKnowsUnacked(t *testing.T) {
 // codes.Canceled, and must leave instead of waiting for a handler that is
 // gone: the leak check at the end finds it otherwise.
 func TestBidi_Work_DispatcherCloses_StreamEndsCleanly_NoLeak(t *testing.T) {
+	harness.See(t, task6)
 	// Registered first, so it runs last: after the harness stopped the
 	// server and closed the connection.
 	t.Cleanup(func() {

@@ -32,6 +32,7 @@ func (l leavingCalculator) Calculate(stream bidipb.Calculator_CalculateServer) e
 // still in Recv. Returning from the handler ends the stream and cancels its
 // context, so that leftover Recv returns codes.Canceled.
 func TestBidi_Reader_LeftoverAfterHandlerReturns_SeesCanceled(t *testing.T) {
+	harness.See(t, task6)
 	readers := make(chan *bidi.Reader[bidipb.CalcRequest], 1)
 	srv := harness.Start(t, func(s *grpc.Server) {
 		bidipb.RegisterCalculatorServer(s, leavingCalculator{readers: readers})

@@ -107,6 +107,7 @@ func openCalculate(t *testing.T, calc bidipb.CalculatorServer, after func(time.D
 }
 
 func TestBidi_Reader_Timeout_StreamStaysUsable(t *testing.T) {
+	harness.See(t, task4)
 	h := &heldCalculator{release: make(chan struct{})}
 	clock := newWatchedClock()
 	w, r := openCalculate(t, h, clock.After)
@@ -148,6 +149,7 @@ func TestBidi_Reader_Timeout_StreamStaysUsable(t *testing.T) {
 // bidirectional example in Go: write() several requests, done_writing(),
 // then read(timeout) until the end.
 func TestBidi_Reader_WriteDoneWritingRead_DubboStyle(t *testing.T) {
+	harness.See(t, task4)
 	w, r := openCalculate(t, &givenCalculator{}, harness.NewFakeClock().After) // a clock nobody fires
 
 	for id := int64(1); id <= 5; id++ {
@@ -168,6 +170,7 @@ func TestBidi_Reader_WriteDoneWritingRead_DubboStyle(t *testing.T) {
 }
 
 func TestBidi_Reader_StreamFails_ReadReturnsStatus(t *testing.T) {
+	harness.See(t, task4)
 	h := &heldCalculator{failWith: status.Error(codes.NotFound, "the given calculator lost its tables")}
 	w, r := openCalculate(t, h, harness.NewFakeClock().After)
 	require.NoError(t, w.Write(add(1, 1, 1)), "write(): see README.md, %q", task2)

@@ -72,6 +72,7 @@ func waitWriter(t *testing.T, w *bidi.Writer[bidipb.CalcRequest], what string) e
 }
 
 func TestBidi_Writer_ManyProducers_EachMessageOnce(t *testing.T) {
+	harness.See(t, task2)
 	stream := &recordingStream{}
 	w := bidi.NewWriter[bidipb.CalcRequest](harness.Context(t), stream)
 
@@ -128,6 +129,7 @@ func TestBidi_Writer_ManyProducers_EachMessageOnce(t *testing.T) {
 // a Send is blocked (as under flow control). CloseSend must wait for that Send
 // to return: the two may never run at the same time.
 func TestBidi_Writer_DoneWritingDuringSend_ClosesAfterIt(t *testing.T) {
+	harness.See(t, task2)
 	stream := &recordingStream{gate: make(chan struct{}), inSend: make(chan struct{})}
 	w := bidi.NewWriter[bidipb.CalcRequest](harness.Context(t), stream)
 
@@ -145,6 +147,7 @@ func TestBidi_Writer_DoneWritingDuringSend_ClosesAfterIt(t *testing.T) {
 }
 
 func TestBidi_Writer_WriteAfterDoneWriting_ErrClosed(t *testing.T) {
+	harness.See(t, task2)
 	stream := &recordingStream{}
 	w := bidi.NewWriter[bidipb.CalcRequest](harness.Context(t), stream)
 
@@ -164,6 +167,7 @@ func TestBidi_Writer_WriteAfterDoneWriting_ErrClosed(t *testing.T) {
 // io.EOF, as a real one does once the server has ended the call. Later Writes
 // must report it instead of blocking on a loop that is gone.
 func TestBidi_Writer_SendFails_WritesStop(t *testing.T) {
+	harness.See(t, task2)
 	stream := &recordingStream{failAt: 2}
 	w := bidi.NewWriter[bidipb.CalcRequest](harness.Context(t), stream)
 
@@ -181,6 +185,7 @@ func TestBidi_Writer_SendFails_WritesStop(t *testing.T) {
 }
 
 func TestBidi_Writer_ContextEnds_WriterStops(t *testing.T) {
+	harness.See(t, task2)
 	stream := &recordingStream{}
 	ctx, cancel := context.WithCancel(harness.Context(t))
 	w := bidi.NewWriter[bidipb.CalcRequest](ctx, stream)
