@@ -134,7 +134,7 @@ func TestBidi_CalculateAll_ManyLargeMessages_NoDeadlock(t *testing.T) {
 	client := startGivenCalculator(t, &givenCalculator{})
 
 	padding := bytes.Repeat([]byte("x"), 64<<10) // 64 KiB, the size of a stream's initial window
-	const n = 64                                 // 4 MiB each way; a client that sends everything first sticks after about 9
+	const n = 64                                 // 4 MiB each way; a client that sends everything first sticks before 10
 	replies, err := calculateAll(t, client, numbered(n, padding))
 	harness.RequireOK(t, err, "CalculateAll with 64 requests of 64 KiB", task3)
 	require.Len(t, replies, n, "CalculateAll: one reply per request; see README.md, %q", task3)

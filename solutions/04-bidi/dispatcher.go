@@ -95,8 +95,8 @@ func (d *Dispatcher) serve(ctx context.Context, stream bidipb.Dispatcher_WorkSer
 			if !ok {
 				return nil // no more tasks, ever: returning ends the stream with OK
 			}
-			// Record it before sending: the ack may come back before Send
-			// returns.
+			// Record it before sending: if Send fails, nobody knows whether
+			// the task arrived, so it must count as unacknowledged.
 			pending[task.GetId()] = true
 			if err := stream.Send(task); err != nil {
 				return err
