@@ -51,7 +51,7 @@ func TestServerStream_All_Failure_YieldsErrorLast(t *testing.T) {
 		require.Less(t, len(got)+len(errs), maxYields, "All kept yielding after the stream failed: stop after yielding the error; see README.md, %q", task6)
 	}
 	require.Len(t, errs, 1, "range over All(stream) on a stream that fails: got %d errors %v, want exactly one, the stream's status; see README.md, %q", len(errs), errs, task6)
-	harness.AssertCode(t, errs[0], codes.Aborted, "the error All yielded for a stream that failed with Aborted", task6)
+	assertStreamError(t, errs[0], codes.Aborted, "the error All yielded for a stream that failed with Aborted", task6)
 	if diff := linesDiff(want, got); diff != "" {
 		t.Errorf("range over All(stream): the lines before the failure: %s; see README.md, %q", diff, task6)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -187,4 +188,22 @@ func openFollow(t *testing.T, client logpb.LogServiceClient) (grpc.ServerStreami
 // statusMessage is the message part of a status error.
 func statusMessage(err error) string {
 	return status.Convert(err).Message()
+}
+
+// assertStreamError checks that client-side code handed back the stream's own
+// status error, with code want, as Recv returned it.
+func assertStreamError(t *testing.T, err error, want codes.Code, call, see string) {
+	t.Helper()
+	if status.Code(err) == want {
+		return
+	}
+	got := "no error"
+	switch {
+	case isEOF(err):
+		got = "io.EOF"
+	case err != nil:
+		s := status.Convert(err)
+		got = fmt.Sprintf("codes.%s (%q)", s.Code(), s.Message())
+	}
+	t.Errorf("%s: got %s, want the stream's own error, codes.%s.\nReturn the error Recv returned, as it is: see README.md, %q.", call, got, want, see)
 }

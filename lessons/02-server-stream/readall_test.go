@@ -33,7 +33,7 @@ func TestServerStream_ReadAll_Failure_KeepsEarlierLines(t *testing.T) {
 	harness.RequireOK(t, err, "opening Replay", task2)
 	got, err := serverstream.ReadAll(stream)
 
-	harness.AssertCode(t, err, codes.Aborted, "ReadAll on a stream of 2 lines that then fails with Aborted", task2)
+	assertStreamError(t, err, codes.Aborted, "ReadAll on a stream of 2 lines that then fails with Aborted", task2)
 	if diff := linesDiff(want, got); diff != "" {
 		t.Errorf("ReadAll should return the lines that arrived before the failure: %s; see README.md, %q", diff, task2)
 	}

@@ -143,7 +143,7 @@ func TestServerStream_Reader_FailedStream_StatusEveryTime(t *testing.T) {
 
 	for i := range 2 {
 		got := b.read(t)
-		harness.AssertCode(t, got.err, codes.Unavailable, fmt.Sprintf("Read number %d after the stream failed", i+1), task7)
+		assertStreamError(t, got.err, codes.Unavailable, fmt.Sprintf("Read number %d after the stream failed", i+1), task7)
 	}
 }
 
