@@ -42,7 +42,8 @@ func TestServerStream_Firehose_ClientStopsReading_ProducerStops(t *testing.T) {
 	client, srv, _ := startLogs(t)
 	const size = 32 << 10
 
-	ctx, cancel := context.WithCancel(harness.Context(t))
+	failsafe := harness.Context(t)
+	ctx, cancel := context.WithCancel(failsafe)
 	defer cancel()
 	stream, err := client.Firehose(ctx, &logpb.FirehoseRequest{LineBytes: size})
 	harness.RequireOK(t, err, "opening Firehose(line_bytes=32768)", task8)
@@ -55,6 +56,7 @@ func TestServerStream_Firehose_ClientStopsReading_ProducerStops(t *testing.T) {
 
 	t.Logf("if the next step times out, Firehose kept producing after the client left: see README.md, %q", task8)
 	handler := srv.HandlerReturned(t, "Firehose")
+	requireBeforeFailSafe(t, failsafe, "Firehose returned", "return the error Send returns, and stop when stream.Context() ends", task8)
 	code := status.Code(handler.Err)
 	assert.Contains(t, []codes.Code{codes.Canceled, codes.Unavailable}, code,
 		"Firehose handler after the client cancelled: got %s, want codes.Canceled (from the context) or the error Send returned; see README.md, %q",

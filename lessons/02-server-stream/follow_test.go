@@ -39,7 +39,7 @@ func nextLine(t *testing.T, results <-chan received, what string) *logpb.LogLine
 
 func TestServerStream_Follow_SendsLiveLines(t *testing.T) {
 	client, _, live := startLogs(t)
-	stream, _ := openFollow(t, client)
+	stream, _ := openFollow(t, harness.Context(t), client)
 	results := receiveInBackground(stream)
 
 	var got []*logpb.LogLine
@@ -58,7 +58,8 @@ func TestServerStream_Follow_SendsLiveLines(t *testing.T) {
 // notice through its context and return.
 func TestServerStream_Follow_ClientCancels_ServerStops(t *testing.T) {
 	client, srv, live := startLogs(t)
-	stream, cancel := openFollow(t, client)
+	failsafe := harness.Context(t)
+	stream, cancel := openFollow(t, failsafe, client)
 	results := receiveInBackground(stream)
 
 	writeLive(t, live, "GET /", results)
@@ -75,13 +76,15 @@ func TestServerStream_Follow_ClientCancels_ServerStops(t *testing.T) {
 
 	t.Logf("if the next step times out, Follow never noticed the client left: see README.md, %q", task4)
 	handler := srv.HandlerReturned(t, "Follow")
+	requireBeforeFailSafe(t, failsafe, "Follow returned", "it must watch stream.Context().Done() while it waits for a line", task4)
 	harness.AssertCode(t, handler.Err, codes.Canceled, "Follow handler's returned error after the client cancelled", task4)
 }
 
 func TestServerStream_FollowN_CancelsTheStream(t *testing.T) {
 	client, srv := startScripted(t, &scriptedLogs{}) // live is nil: Follow sends lines without end
 
-	got, err := serverstream.FollowN(harness.Context(t), client, 3)
+	failsafe := harness.Context(t)
+	got, err := serverstream.FollowN(failsafe, client, 3)
 	harness.RequireOK(t, err, "FollowN(ctx, client, 3) against a Follow that never ends", task5)
 	require.Len(t, got, 3, "FollowN(ctx, client, 3): got %s; see README.md, %q", show(got), task5)
 	for i, line := range got {
@@ -90,5 +93,6 @@ func TestServerStream_FollowN_CancelsTheStream(t *testing.T) {
 
 	t.Logf("if the next step times out, FollowN left its stream open, so the server's Follow never stopped: see README.md, %q", task5)
 	handler := srv.HandlerReturned(t, "Follow")
+	requireBeforeFailSafe(t, failsafe, "the server's Follow stopped", "FollowN left its stream open; cancel the call's context before returning", task5)
 	harness.AssertCode(t, handler.Err, codes.Canceled, "the server's Follow after FollowN returned", task5)
 }

@@ -175,10 +175,11 @@ func receiveInBackground(stream grpc.ServerStreamingClient[logpb.LogLine]) <-cha
 // isEOF reports whether err is io.EOF, the stream's "ended with OK".
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }
 
-// openFollow opens Follow on client with a context the test can cancel.
-func openFollow(t *testing.T, client logpb.LogServiceClient) (grpc.ServerStreamingClient[logpb.LogLine], context.CancelFunc) {
+// openFollow opens Follow on client with a child of ctx that the test can
+// cancel.
+func openFollow(t *testing.T, ctx context.Context, client logpb.LogServiceClient) (grpc.ServerStreamingClient[logpb.LogLine], context.CancelFunc) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(harness.Context(t))
+	ctx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
 	stream, err := client.Follow(ctx, &logpb.FollowRequest{})
 	harness.RequireOK(t, err, "opening Follow", task4)
@@ -206,4 +207,15 @@ func assertStreamError(t *testing.T, err error, want codes.Code, call, see strin
 		got = fmt.Sprintf("codes.%s (%q)", s.Code(), s.Message())
 	}
 	t.Errorf("%s: got %s, want the stream's own error, codes.%s.\nReturn the error Recv returned, as it is: see README.md, %q.", call, got, want, see)
+}
+
+// requireBeforeFailSafe fails the test if failsafe, a harness.Context, has
+// already ended: what the test just waited for happened only because the
+// fail-safe deadline cancelled the call, not because the code did its job.
+func requireBeforeFailSafe(t *testing.T, failsafe context.Context, happened, hint, see string) {
+	t.Helper()
+	if failsafe.Err() != nil {
+		t.Fatalf("%s only when the test's fail-safe deadline (%v) cancelled the call: %s; see README.md, %q",
+			happened, harness.FailSafe, hint, see)
+	}
 }

@@ -25,13 +25,17 @@ type readerBench struct {
 	clock  *harness.FakeClock
 	live   chan *logpb.LogLine
 	srv    *harness.Server
+	// failsafe is the stream's fail-safe context: it has ended only if the
+	// test ran into the fail-safe deadline.
+	failsafe context.Context
 }
 
 func newReaderBench(t *testing.T, end error) *readerBench {
 	t.Helper()
 	live := make(chan *logpb.LogLine)
 	client, srv := startScripted(t, &scriptedLogs{live: live, end: end})
-	ctx, cancel := context.WithCancel(harness.Context(t))
+	failsafe := harness.Context(t)
+	ctx, cancel := context.WithCancel(failsafe)
 	t.Cleanup(cancel)
 	stream, err := client.Follow(ctx, &logpb.FollowRequest{})
 	harness.RequireOK(t, err, "opening Follow", task7)
@@ -40,7 +44,7 @@ func newReaderBench(t *testing.T, end error) *readerBench {
 	reader := serverstream.NewReader(stream, cancel, clock.After)
 	require.NotNil(t, reader, "NewReader returned nil; see README.md, %q", task7)
 	t.Cleanup(reader.Close)
-	return &readerBench{reader: reader, clock: clock, live: live, srv: srv}
+	return &readerBench{reader: reader, clock: clock, live: live, srv: srv, failsafe: failsafe}
 }
 
 // write sends a line down the stream.
@@ -164,6 +168,7 @@ func TestServerStream_Reader_Close_EndsStreamAndGoroutine(t *testing.T) {
 	}()
 	t.Logf("if the next step times out, Close is waiting for a goroutine still blocked in Recv: cancel the stream first; see README.md, %q", task7)
 	harness.Wait(t, closed, "Close to return")
+	requireBeforeFailSafe(t, b.failsafe, "Close returned", "Close must cancel the stream itself, so that the goroutine blocked in Recv can end", task7)
 	handler := b.srv.HandlerReturned(t, "Follow")
 	harness.AssertCode(t, handler.Err, codes.Canceled, "the server's Follow after Reader.Close", task7)
 
