@@ -33,6 +33,7 @@ func awaitInBackground(ctx context.Context, client greeterpb.GreeterClient) <-ch
 }
 
 func TestUnary_AwaitGuest_GreetsArrival(t *testing.T) {
+	harness.See(t, task5)
 	client, srv, arrivals := startGreeter(t)
 
 	ctx := harness.Context(t)
@@ -55,6 +56,7 @@ func TestUnary_AwaitGuest_GreetsArrival(t *testing.T) {
 // waiting and checks both ends: the client sees Canceled, and the handler
 // notices through its context and returns instead of waiting forever.
 func TestUnary_AwaitGuest_ClientCancels_HandlerStops(t *testing.T) {
+	harness.See(t, task5)
 	client, srv, _ := startGreeter(t)
 
 	ctx, cancel := context.WithCancel(harness.Context(t))
@@ -73,6 +75,7 @@ func TestUnary_AwaitGuest_ClientCancels_HandlerStops(t *testing.T) {
 // deadline. The deadline travels with the request, so the server's context
 // ends too, and the handler must return.
 func TestUnary_AwaitGuest_DeadlinePasses_BothSidesSeeIt(t *testing.T) {
+	harness.See(t, task5)
 	client, srv, _ := startGreeter(t)
 
 	ctx, cancel := context.WithTimeout(harness.Context(t), 50*time.Millisecond)
