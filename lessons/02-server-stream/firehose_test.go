@@ -18,6 +18,7 @@ import (
 // means: the message was handed to gRPC, not read by the client. Replay
 // finishes while the client has read nothing; the lines still all arrive.
 func TestServerStream_Send_ReturnsBeforeClientReads(t *testing.T) {
+	harness.See(t, task8)
 	client, srv, _ := startLogs(t)
 
 	stream, err := client.Replay(harness.Context(t), &logpb.ReplayRequest{Log: "build.log"})
@@ -39,6 +40,7 @@ func TestServerStream_Send_ReturnsBeforeClientReads(t *testing.T) {
 // and the handler's Send blocks. Then the client cancels: the handler must
 // return, not keep producing.
 func TestServerStream_Firehose_ClientStopsReading_ProducerStops(t *testing.T) {
+	harness.See(t, task8)
 	client, srv, _ := startLogs(t)
 	const size = 32 << 10
 
@@ -54,7 +56,6 @@ func TestServerStream_Firehose_ClientStopsReading_ProducerStops(t *testing.T) {
 
 	cancel() // the client reads nothing more, and leaves
 
-	t.Logf("if the next step times out, Firehose kept producing after the client left: see README.md, %q", task8)
 	handler := srv.HandlerReturned(t, "Firehose")
 	requireBeforeFailSafe(t, failsafe, "Firehose returned", "return the error Send returns, and stop when stream.Context() ends", task8)
 	code := status.Code(handler.Err)
@@ -71,6 +72,7 @@ func TestServerStream_Firehose_ClientStopsReading_ProducerStops(t *testing.T) {
 }
 
 func TestServerStream_Firehose_LineBytesOutOfRange_InvalidArgument(t *testing.T) {
+	harness.See(t, task8)
 	client, _, _ := startLogs(t)
 	for _, size := range []int32{0, -1, serverstream.MaxLineBytes + 1} {
 		t.Run(fmt.Sprintf("line_bytes=%d", size), func(t *testing.T) {

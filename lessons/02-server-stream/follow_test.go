@@ -38,6 +38,7 @@ func nextLine(t *testing.T, results <-chan received, what string) *logpb.LogLine
 }
 
 func TestServerStream_Follow_SendsLiveLines(t *testing.T) {
+	harness.See(t, task4)
 	client, _, live := startLogs(t)
 	stream, _ := openFollow(t, harness.Context(t), client)
 	results := receiveInBackground(stream)
@@ -57,6 +58,7 @@ func TestServerStream_Follow_SendsLiveLines(t *testing.T) {
 // sees Canceled; the handler, waiting for a line that will not come, must
 // notice through its context and return.
 func TestServerStream_Follow_ClientCancels_ServerStops(t *testing.T) {
+	harness.See(t, task4)
 	client, srv, live := startLogs(t)
 	failsafe := harness.Context(t)
 	stream, cancel := openFollow(t, failsafe, client)
@@ -74,13 +76,13 @@ func TestServerStream_Follow_ClientCancels_ServerStops(t *testing.T) {
 	}
 	harness.AssertCode(t, end, codes.Canceled, "Follow, client side, after cancel()", task4)
 
-	t.Logf("if the next step times out, Follow never noticed the client left: see README.md, %q", task4)
 	handler := srv.HandlerReturned(t, "Follow")
 	requireBeforeFailSafe(t, failsafe, "Follow returned", "it must watch stream.Context().Done() while it waits for a line", task4)
 	harness.AssertCode(t, handler.Err, codes.Canceled, "Follow handler's returned error after the client cancelled", task4)
 }
 
 func TestServerStream_FollowN_CancelsTheStream(t *testing.T) {
+	harness.See(t, task5)
 	client, srv := startScripted(t, &scriptedLogs{}) // live is nil: Follow sends lines without end
 
 	failsafe := harness.Context(t)
@@ -91,7 +93,6 @@ func TestServerStream_FollowN_CancelsTheStream(t *testing.T) {
 		assert.Equal(t, int64(i+1), line.GetNumber(), "FollowN: line %d has the wrong number; see README.md, %q", i+1, task5)
 	}
 
-	t.Logf("if the next step times out, FollowN left its stream open, so the server's Follow never stopped: see README.md, %q", task5)
 	handler := srv.HandlerReturned(t, "Follow")
 	requireBeforeFailSafe(t, failsafe, "the server's Follow stopped", "FollowN left its stream open; cancel the call's context before returning", task5)
 	harness.AssertCode(t, handler.Err, codes.Canceled, "the server's Follow after FollowN returned", task5)

@@ -18,6 +18,7 @@ import (
 const maxYields = 100
 
 func TestServerStream_All_RangesOverEveryLine(t *testing.T) {
+	harness.See(t, task6)
 	want := numbered("compiling", "linking", "done")
 	client, _ := startScripted(t, &scriptedLogs{lines: want})
 	stream, err := client.Replay(harness.Context(t), &logpb.ReplayRequest{})
@@ -35,6 +36,7 @@ func TestServerStream_All_RangesOverEveryLine(t *testing.T) {
 }
 
 func TestServerStream_All_Failure_YieldsErrorLast(t *testing.T) {
+	harness.See(t, task6)
 	want := numbered("compiling", "linking")
 	client, _ := startScripted(t, &scriptedLogs{lines: want, end: status.Error(codes.Aborted, "build cancelled")})
 	stream, err := client.Replay(harness.Context(t), &logpb.ReplayRequest{})
@@ -61,6 +63,7 @@ func TestServerStream_All_Failure_YieldsErrorLast(t *testing.T) {
 // loop with a break does: yield returns false, and the iterator must not call
 // it again (a range loop would panic).
 func TestServerStream_All_Break_StopsAtOnce(t *testing.T) {
+	harness.See(t, task6)
 	client, _ := startScripted(t, &scriptedLogs{lines: numbered("compiling", "linking", "done")})
 	stream, err := client.Replay(harness.Context(t), &logpb.ReplayRequest{})
 	harness.RequireOK(t, err, "opening Replay", task6)

@@ -12,6 +12,7 @@ import (
 )
 
 func TestServerStream_ReadAll_EOFIsSuccess(t *testing.T) {
+	harness.See(t, task2)
 	want := numbered("compiling", "linking", "done")
 	client, _ := startScripted(t, &scriptedLogs{lines: want})
 
@@ -26,6 +27,7 @@ func TestServerStream_ReadAll_EOFIsSuccess(t *testing.T) {
 }
 
 func TestServerStream_ReadAll_Failure_KeepsEarlierLines(t *testing.T) {
+	harness.See(t, task2)
 	want := numbered("compiling", "linking")
 	client, _ := startScripted(t, &scriptedLogs{lines: want, end: status.Error(codes.Aborted, "build cancelled")})
 

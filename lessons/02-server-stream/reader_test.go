@@ -104,6 +104,7 @@ func requireLine(t *testing.T, want *logpb.LogLine, got readResult, what string)
 }
 
 func TestServerStream_Reader_Read_ReturnsNextLine(t *testing.T) {
+	harness.See(t, task7)
 	b := newReaderBench(t, nil)
 	line := &logpb.LogLine{Number: 1, Text: "GET /"}
 
@@ -115,6 +116,7 @@ func TestServerStream_Reader_Read_ReturnsNextLine(t *testing.T) {
 // sends two lines: both must come out, in order. A Reader that starts a new
 // Recv for each Read loses the line the timed-out Read's Recv got.
 func TestServerStream_Reader_Timeout_StreamStaysUsable(t *testing.T) {
+	harness.See(t, task7)
 	b := newReaderBench(t, nil)
 
 	got := b.readUntilTimeout(t, 3*time.Second)
@@ -129,6 +131,7 @@ func TestServerStream_Reader_Timeout_StreamStaysUsable(t *testing.T) {
 }
 
 func TestServerStream_Reader_EndOfStream_EOFEveryTime(t *testing.T) {
+	harness.See(t, task7)
 	b := newReaderBench(t, nil)
 	line := &logpb.LogLine{Number: 1, Text: "GET /"}
 	b.write(t, line)
@@ -142,6 +145,7 @@ func TestServerStream_Reader_EndOfStream_EOFEveryTime(t *testing.T) {
 }
 
 func TestServerStream_Reader_FailedStream_StatusEveryTime(t *testing.T) {
+	harness.See(t, task7)
 	b := newReaderBench(t, status.Error(codes.Unavailable, "log server restarting"))
 	close(b.live) // the test's server returns the Unavailable status
 
@@ -155,6 +159,7 @@ func TestServerStream_Reader_FailedStream_StatusEveryTime(t *testing.T) {
 // up: one Read times out, then Close. Close must end the stream (the server's
 // handler sees Canceled) and return only once its goroutine has ended.
 func TestServerStream_Reader_Close_EndsStreamAndGoroutine(t *testing.T) {
+	harness.See(t, task7)
 	b := newReaderBench(t, nil)
 
 	got := b.readUntilTimeout(t, time.Second)
@@ -166,7 +171,6 @@ func TestServerStream_Reader_Close_EndsStreamAndGoroutine(t *testing.T) {
 		b.reader.Close()
 		close(closed)
 	}()
-	t.Logf("if the next step times out, Close is waiting for a goroutine still blocked in Recv: cancel the stream first; see README.md, %q", task7)
 	harness.Wait(t, closed, "Close to return")
 	requireBeforeFailSafe(t, b.failsafe, "Close returned", "Close must cancel the stream itself, so that the goroutine blocked in Recv can end", task7)
 	handler := b.srv.HandlerReturned(t, "Follow")

@@ -12,6 +12,7 @@ import (
 )
 
 func TestServerStream_Replay_SendsEveryLineThenEOF(t *testing.T) {
+	harness.See(t, task1)
 	client, _, _ := startLogs(t)
 
 	stream, err := client.Replay(harness.Context(t), &logpb.ReplayRequest{Log: "build.log"})
@@ -27,6 +28,7 @@ func TestServerStream_Replay_SendsEveryLineThenEOF(t *testing.T) {
 }
 
 func TestServerStream_Replay_EmptyLog_EndsAtOnce(t *testing.T) {
+	harness.See(t, task1)
 	client, _, _ := startLogs(t)
 
 	stream, err := client.Replay(harness.Context(t), &logpb.ReplayRequest{Log: "empty.log"})
@@ -40,6 +42,7 @@ func TestServerStream_Replay_EmptyLog_EndsAtOnce(t *testing.T) {
 }
 
 func TestServerStream_Replay_UnknownLog_NotFound(t *testing.T) {
+	harness.See(t, task1)
 	client, _, _ := startLogs(t)
 
 	stream, err := client.Replay(harness.Context(t), &logpb.ReplayRequest{Log: "nosuch.log"})
@@ -54,6 +57,7 @@ func TestServerStream_Replay_UnknownLog_NotFound(t *testing.T) {
 // TestServerStream_Replay_BadLine_EarlierLinesArriveFirst replays a log whose
 // third line is not UTF-8: lines 1 and 2 arrive, then the status.
 func TestServerStream_Replay_BadLine_EarlierLinesArriveFirst(t *testing.T) {
+	harness.See(t, task3)
 	client, _, _ := startLogs(t)
 
 	stream, err := client.Replay(harness.Context(t), &logpb.ReplayRequest{Log: "disk.log"})
