@@ -1,0 +1,13 @@
+package serverstream_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if any goroutine outlives the tests: a handler
+// that never returns, a stream nobody ended, or a Reader nobody closed.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
