@@ -130,21 +130,26 @@ func TestPubSub_Load_ManySubscribersJoinLeaveAndLag(t *testing.T) {
 	require.Equal(t, size, n, "SubscriberCount once every subscriber received First: %s", see(task11))
 	peakGoroutines := runtime.NumGoroutine()
 
-	// Churners subscribe, hear a little, and leave, while batches go out.
+	// Churners join between batches and leave after hearing two messages,
+	// while the next batches go out.
 	var churned sync.WaitGroup
 	churnResults := make([]*loadStream, churners)
-	startChurner := func(i int) {
+	startChurner := func(i int, joined *sync.WaitGroup) {
 		ls := &loadStream{name: fmt.Sprintf("churn-%d", i)}
 		churnResults[i] = ls
 		churned.Go(func() {
 			cctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			stream, err := client.Subscribe(cctx, &pubsubpb.SubscribeRequest{Name: ls.name})
+			if err == nil {
+				_, err = stream.Recv() // First: registered from here on
+			}
+			joined.Done()
 			if err != nil {
-				ls.err = err
+				ls.err = fmt.Errorf("subscribing: %w", err)
 				return
 			}
-			for len(ls.seqs) < 2 {
+			for len(ls.seqs) < 2 { // the next batch has more than two messages
 				ev, err := stream.Recv()
 				if err != nil {
 					ls.err = fmt.Errorf("Recv: %w", err)
@@ -152,8 +157,6 @@ func TestPubSub_Load_ManySubscribersJoinLeaveAndLag(t *testing.T) {
 				}
 				if m := ev.GetMessage(); m != nil {
 					ls.seqs = append(ls.seqs, m.GetSeq())
-				} else if ev.GetGoodbye() != nil {
-					return
 				}
 			}
 			cancel() // leave, then read to the first error so the stream is released
@@ -166,9 +169,12 @@ func TestPubSub_Load_ManySubscribersJoinLeaveAndLag(t *testing.T) {
 	}
 
 	for b := range batches {
+		var joined sync.WaitGroup
 		for i := b * churners / batches; i < (b+1)*churners/batches; i++ {
-			startChurner(i)
+			joined.Add(1)
+			startChurner(i, &joined)
 		}
+		harness.Wait(t, waitGroupDone(&joined), fmt.Sprintf("batch %d's churning subscribers to receive First (%s)", b+1, see(task11)))
 		for k := 1; k <= batch; k++ {
 			_, err := client.Publish(ctx, &pubsubpb.PublishRequest{Payload: fmt.Sprintf("m%d", b*batch+k)})
 			harness.RequireOK(t, err, "Publish under load (it must never wait for a slow subscriber)", task11)
