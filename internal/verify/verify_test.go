@@ -1,9 +1,12 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"go/format"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,6 +74,34 @@ func TestStubSnapshot_MatchesLessons(t *testing.T) {
 		t.Skip(msg + "\n(expected once you have started a lesson; authors: run `go generate ./...` after editing a stub)")
 	}
 	t.Fatal(msg + "\nrun `go generate ./...` and commit the result")
+}
+
+// TestGofmt checks every Go file is formatted as gofmt would: learners copy
+// the style of what they read.
+func TestGofmt(t *testing.T) {
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		formatted, err := format.Source(src)
+		if err != nil {
+			t.Errorf("%s does not parse: %v", path, err)
+		} else if !bytes.Equal(src, formatted) {
+			t.Errorf("%s is not gofmt-formatted; run gofmt -w on it", path)
+		}
+		return nil
+	})
+	require.NoError(t, err)
 }
 
 func TestVet(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/grpc-workbook/streaming/lessons/01-unary/greeterpb"
 	"github.com/grpc-workbook/streaming/internal/harness"
+	"github.com/grpc-workbook/streaming/lessons/01-unary/greeterpb"
 )
 
 const task5 = "Task 5: Stop when the caller stops waiting"

@@ -9,9 +9,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/grpc-workbook/streaming/internal/harness"
 	unary "github.com/grpc-workbook/streaming/lessons/01-unary"
 	"github.com/grpc-workbook/streaming/lessons/01-unary/greeterpb"
-	"github.com/grpc-workbook/streaming/internal/harness"
 )
 
 // cannedGreeter is the test's own Greeter, so that the dial test depends on

@@ -8,9 +8,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
+	"github.com/grpc-workbook/streaming/internal/harness"
 	unary "github.com/grpc-workbook/streaming/lessons/01-unary"
 	"github.com/grpc-workbook/streaming/lessons/01-unary/greeterpb"
-	"github.com/grpc-workbook/streaming/internal/harness"
 )
 
 // startGreeter serves your Server in memory and returns a client for it.

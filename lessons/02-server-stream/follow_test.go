@@ -7,9 +7,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 
+	"github.com/grpc-workbook/streaming/internal/harness"
 	serverstream "github.com/grpc-workbook/streaming/lessons/02-server-stream"
 	"github.com/grpc-workbook/streaming/lessons/02-server-stream/logpb"
-	"github.com/grpc-workbook/streaming/internal/harness"
 )
 
 // writeLive writes text to the live log, unless the Follow stream has already

@@ -8,9 +8,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpc-workbook/streaming/internal/harness"
 	serverstream "github.com/grpc-workbook/streaming/lessons/02-server-stream"
 	"github.com/grpc-workbook/streaming/lessons/02-server-stream/logpb"
-	"github.com/grpc-workbook/streaming/internal/harness"
 )
 
 // maxYields bounds the test's loops, so an iterator that never stops fails

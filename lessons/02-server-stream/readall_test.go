@@ -6,9 +6,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpc-workbook/streaming/internal/harness"
 	serverstream "github.com/grpc-workbook/streaming/lessons/02-server-stream"
 	"github.com/grpc-workbook/streaming/lessons/02-server-stream/logpb"
-	"github.com/grpc-workbook/streaming/internal/harness"
 )
 
 func TestServerStream_ReadAll_EOFIsSuccess(t *testing.T) {

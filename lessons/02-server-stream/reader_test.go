@@ -13,9 +13,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/grpc-workbook/streaming/internal/harness"
 	serverstream "github.com/grpc-workbook/streaming/lessons/02-server-stream"
 	"github.com/grpc-workbook/streaming/lessons/02-server-stream/logpb"
-	"github.com/grpc-workbook/streaming/internal/harness"
 )
 
 // readerBench is a Reader over a Follow stream of the scripted server, whose

@@ -7,8 +7,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 
-	"github.com/grpc-workbook/streaming/lessons/02-server-stream/logpb"
 	"github.com/grpc-workbook/streaming/internal/harness"
+	"github.com/grpc-workbook/streaming/lessons/02-server-stream/logpb"
 )
 
 func TestServerStream_Replay_SendsEveryLineThenEOF(t *testing.T) {

@@ -18,24 +18,6 @@ import (
 	"github.com/grpc-workbook/streaming/lessons/04-bidi/bidipb"
 )
 
-// watchedClock is a harness.FakeClock that also reports each timer on a
-// channel, so a test can wait for "Read started its timer" and "Read
-// returned" at once; a stub that returns at once then fails at once.
-type watchedClock struct {
-	*harness.FakeClock
-	started chan time.Duration
-}
-
-func newWatchedClock() *watchedClock {
-	return &watchedClock{FakeClock: harness.NewFakeClock(), started: make(chan time.Duration, 1024)}
-}
-
-func (c *watchedClock) After(d time.Duration) <-chan time.Time {
-	ch := c.FakeClock.After(d)
-	c.started <- d
-	return ch
-}
-
 type readResult struct {
 	reply *bidipb.CalcReply
 	err   error
@@ -109,21 +91,17 @@ func openCalculate(t *testing.T, calc bidipb.CalculatorServer, after func(time.D
 func TestBidi_Reader_Timeout_StreamStaysUsable(t *testing.T) {
 	harness.See(t, task4)
 	h := &heldCalculator{release: make(chan struct{})}
-	clock := newWatchedClock()
+	clock := harness.NewFakeClock()
 	w, r := openCalculate(t, h, clock.After)
 	require.NoError(t, w.Write(add(1, 2, 3)), "write(): see README.md, %q", task2)
 
 	// Nothing has been released, so no reply exists: only the timer can end this Read.
 	first := readInBackground(r, 2*time.Second)
-	select {
-	case d := <-clock.started:
-		assert.Equal(t, 2*time.Second, d, "Read(2s) should start a timer of 2s with the injected after; see README.md, %q", task4)
-	case got := <-first:
-		t.Fatalf("Read(2s) returned (%v, %v) before any reply existed and before its timer fired: see README.md, %q", got.reply, got.err, task4)
-	case <-failSafe(t):
-		t.Fatalf("Read(2s) neither returned nor started a timer with the injected after: see README.md, %q", task4)
+	index, d, early, started := harness.WaitForTimerOr(t, clock, first, "Read(2s) to return")
+	if !started {
+		t.Fatalf("Read(2s) returned (%v, %v) before any reply existed and before its timer fired: see README.md, %q", early.reply, early.err, task4)
 	}
-	index, _ := clock.WaitForTimer(t)
+	assert.Equal(t, 2*time.Second, d, "Read(2s) should start a timer of 2s with the injected after; see README.md, %q", task4)
 	clock.Fire(index)
 	got := harness.Wait(t, first, "Read(2s) to return after its timer fired")
 	assert.ErrorIs(t, got.err, bidi.ErrTimeout, "Read after its timer fired; see README.md, %q", task4)

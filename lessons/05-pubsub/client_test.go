@@ -22,10 +22,14 @@ type recorder struct {
 
 func (r *recorder) handlers() pubsub.Handlers {
 	return pubsub.Handlers{
-		First:   func(f *pubsubpb.First) { r.calls = append(r.calls, fmt.Sprintf("First(%s)", f.GetName())) },
-		Timer:   func(tm *pubsubpb.Timer) { r.calls = append(r.calls, fmt.Sprintf("Timer(%d)", tm.GetTick())) },
-		Message: func(m *pubsubpb.Message) { r.calls = append(r.calls, fmt.Sprintf("Message(%d, %s)", m.GetSeq(), m.GetPayload())) },
-		Goodbye: func(g *pubsubpb.Goodbye) { r.calls = append(r.calls, fmt.Sprintf("Goodbye(dropped=%d)", g.GetDropped())) },
+		First: func(f *pubsubpb.First) { r.calls = append(r.calls, fmt.Sprintf("First(%s)", f.GetName())) },
+		Timer: func(tm *pubsubpb.Timer) { r.calls = append(r.calls, fmt.Sprintf("Timer(%d)", tm.GetTick())) },
+		Message: func(m *pubsubpb.Message) {
+			r.calls = append(r.calls, fmt.Sprintf("Message(%d, %s)", m.GetSeq(), m.GetPayload()))
+		},
+		Goodbye: func(g *pubsubpb.Goodbye) {
+			r.calls = append(r.calls, fmt.Sprintf("Goodbye(dropped=%d)", g.GetDropped()))
+		},
 	}
 }
 
