@@ -151,6 +151,25 @@ func (s *Server) HandlerStarted(t testing.TB, method string) {
 	}
 }
 
+// HandlerHasStarted reports, without waiting, whether a handler for method
+// has started since the last HandlerStarted or HandlerHasStarted saw one.
+//
+// gRPC may drop a call whose client gave up before the server read the
+// request, so a handler can legitimately never run: a test that races a short
+// deadline uses this to tell "the handler ran" from "it never got the chance".
+func (s *Server) HandlerHasStarted(method string) bool {
+	for {
+		select {
+		case got := <-s.started:
+			if matches(got, method) {
+				return true
+			}
+		default:
+			return false
+		}
+	}
+}
+
 // HandlerReturned waits until a handler for method has returned and says what
 // it returned.
 func (s *Server) HandlerReturned(t testing.TB, method string) Returned {
