@@ -10,9 +10,11 @@
 //     shipped (the copy in internal/pristine, not the working tree, so a
 //     learner who has solved lessons can still run it), and its failure
 //     output points at the lesson README;
+//   - each wrong answer listed in solutions/NN-slug/pitfalls.json makes the
+//     test it names fail (see pitfalls_test.go);
 //   - lesson.json names every test in exactly one task;
-//   - the generated protobuf code and the stub snapshot are up to date, and
-//     `go vet` is clean.
+//   - the generated protobuf code and the stub snapshot are up to date, every
+//     Go file is gofmt-clean, and `go vet` is clean.
 //
 // Lessons added later are covered with no edits here.
 package verify
