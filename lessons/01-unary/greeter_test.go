@@ -1,12 +1,16 @@
 package unary_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/grpc-workbook/streaming/internal/harness"
 	unary "github.com/grpc-workbook/streaming/lessons/01-unary"
@@ -30,6 +34,7 @@ const (
 	task2 = "Task 2: Greet a guest"
 	task3 = "Task 3: Reject bad names"
 	task4 = "Task 4: Turn internal errors into status codes"
+	task6 = "Task 6: Say which field is wrong"
 )
 
 func TestUnary_SayHello_GreetsByName(t *testing.T) {
@@ -100,4 +105,27 @@ func TestUnary_SayGoodbye_Twice_SecondIsNotFound(t *testing.T) {
 
 	_, err = client.SayGoodbye(ctx, &greeterpb.GoodbyeRequest{Name: "Linus"})
 	harness.RequireCode(t, err, codes.NotFound, `second SayGoodbye(name="Linus")`, task4)
+}
+
+// TestUnary_SayHello_BadName_DetailsNameTheField reads the status details a
+// rejection carries: a program can see which field to fix without parsing
+// the message.
+func TestUnary_SayHello_BadName_DetailsNameTheField(t *testing.T) {
+	harness.See(t, task6)
+	client, _, _ := startGreeter(t)
+	for _, name := range []string{"", strings.Repeat("a", unary.MaxNameLength+1)} {
+		_, err := client.SayHello(harness.Context(t), &greeterpb.HelloRequest{Name: name})
+		call := fmt.Sprintf("SayHello(name of %d characters)", len(name))
+		harness.RequireCode(t, err, codes.InvalidArgument, call, task6)
+
+		var violations []*errdetails.BadRequest_FieldViolation
+		for _, detail := range status.Convert(err).Details() {
+			if br, ok := detail.(*errdetails.BadRequest); ok {
+				violations = append(violations, br.GetFieldViolations()...)
+			}
+		}
+		require.Len(t, violations, 1, "%s: want exactly one errdetails.BadRequest field violation in the status details; see README.md, %q", call, task6)
+		assert.Equal(t, "name", violations[0].GetField(), "%s: the violation's field; see README.md, %q", call, task6)
+		assert.NotEmpty(t, violations[0].GetDescription(), "%s: the violation should say what is wrong; see README.md, %q", call, task6)
+	}
 }

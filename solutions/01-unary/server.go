@@ -10,6 +10,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -77,12 +78,25 @@ func (s *Server) SayHello(ctx context.Context, req *greeterpb.HelloRequest) (*gr
 // with codes.InvalidArgument that tells the caller what to fix.
 func validateName(name string) error {
 	if name == "" {
-		return status.Error(codes.InvalidArgument, "name must not be empty")
+		return invalidName("name must not be empty")
 	}
 	if n := utf8.RuneCountInString(name); n > MaxNameLength {
-		return status.Errorf(codes.InvalidArgument, "name is %d characters long; the most allowed is %d", n, MaxNameLength)
+		return invalidName(fmt.Sprintf("name is %d characters long; the most allowed is %d", n, MaxNameLength))
 	}
 	return nil
+}
+
+// invalidName is a codes.InvalidArgument status whose details say, in a form
+// a program can read, that the field "name" is wrong and why.
+func invalidName(why string) error {
+	st := status.New(codes.InvalidArgument, why)
+	detailed, err := st.WithDetails(&errdetails.BadRequest{
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "name", Description: why}},
+	})
+	if err != nil {
+		return st.Err() // details are a courtesy: the code and message still stand
+	}
+	return detailed.Err()
 }
 
 // SayGoodbye sees off a guest greeted earlier ("Goodbye, Ada!").
