@@ -41,6 +41,20 @@ func Context(t testing.TB) context.Context {
 	return ctx
 }
 
+// RequireBeforeFailSafe stops the test if ctx, made by Context, has already
+// ended. Call it right after waiting for something the code under test should
+// cause (a handler returning, a stream ending): if the fail-safe deadline had
+// already cancelled the call, that thing happened only because of the
+// deadline, not because the code did its job. happened says what the test saw;
+// hint, what the code should have done; see, the README section.
+func RequireBeforeFailSafe(t testing.TB, ctx context.Context, happened, hint, see string) {
+	t.Helper()
+	if ctx.Err() != nil {
+		t.Fatalf("%s only when the test's fail-safe deadline (%v) cancelled the call: %s; see README.md, %q",
+			happened, FailSafe, hint, see)
+	}
+}
+
 // Server is a gRPC server running in memory for one test, with a client
 // connection to it and a record of its handlers starting and returning.
 type Server struct {

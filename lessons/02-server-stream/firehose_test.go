@@ -57,7 +57,7 @@ func TestServerStream_Firehose_ClientStopsReading_ProducerStops(t *testing.T) {
 	cancel() // the client reads nothing more, and leaves
 
 	handler := srv.HandlerReturned(t, "Firehose")
-	requireBeforeFailSafe(t, failsafe, "Firehose returned", "return the error Send returns, and stop when stream.Context() ends", task8)
+	harness.RequireBeforeFailSafe(t, failsafe, "Firehose returned", "return the error Send returns, and stop when stream.Context() ends", task8)
 	code := status.Code(handler.Err)
 	assert.Contains(t, []codes.Code{codes.Canceled, codes.Unavailable}, code,
 		"Firehose handler after the client cancelled: got %s, want codes.Canceled (from the context) or the error Send returned; see README.md, %q",

@@ -208,14 +208,3 @@ func assertStreamError(t *testing.T, err error, want codes.Code, call, see strin
 	}
 	t.Errorf("%s: got %s, want the stream's own error, codes.%s.\nReturn the error Recv returned, as it is: see README.md, %q.", call, got, want, see)
 }
-
-// requireBeforeFailSafe fails the test if failsafe, a harness.Context, has
-// already ended: what the test just waited for happened only because the
-// fail-safe deadline cancelled the call, not because the code did its job.
-func requireBeforeFailSafe(t *testing.T, failsafe context.Context, happened, hint, see string) {
-	t.Helper()
-	if failsafe.Err() != nil {
-		t.Fatalf("%s only when the test's fail-safe deadline (%v) cancelled the call: %s; see README.md, %q",
-			happened, harness.FailSafe, hint, see)
-	}
-}

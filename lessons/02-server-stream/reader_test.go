@@ -172,7 +172,7 @@ func TestServerStream_Reader_Close_EndsStreamAndGoroutine(t *testing.T) {
 		close(closed)
 	}()
 	harness.Wait(t, closed, "Close to return")
-	requireBeforeFailSafe(t, b.failsafe, "Close returned", "Close must cancel the stream itself, so that the goroutine blocked in Recv can end", task7)
+	harness.RequireBeforeFailSafe(t, b.failsafe, "Close returned", "Close must cancel the stream itself, so that the goroutine blocked in Recv can end", task7)
 	handler := b.srv.HandlerReturned(t, "Follow")
 	harness.AssertCode(t, handler.Err, codes.Canceled, "the server's Follow after Reader.Close", task7)
 

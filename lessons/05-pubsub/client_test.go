@@ -117,12 +117,15 @@ func TestPubSub_Listen_UnsetKind_EndsTheCall(t *testing.T) {
 		holdOpen: true,
 	})
 	var r recorder
-	err := pubsub.Listen(harness.Context(t), client, "ann", r.handlers())
+	ctx := harness.Context(t)
+	err := pubsub.Listen(ctx, client, "ann", r.handlers())
 	require.ErrorIs(t, err, pubsub.ErrNoKind, "Listen's error after an event with no kind: pass Dispatch's error on; %s", see(task10))
 
 	// Returning early must end the call, or the server would stream on to a
 	// client that no longer reads.
 	returned := srv.HandlerReturned(t, "Subscribe")
+	harness.RequireBeforeFailSafe(t, ctx, "the server's Subscribe handler returned",
+		"Listen must cancel its call when it returns early", task10)
 	harness.AssertCode(t, returned.Err, codes.Canceled,
 		"the server's Subscribe handler after Listen returned early: Listen must cancel its call", task10)
 }
