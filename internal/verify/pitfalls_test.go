@@ -41,7 +41,13 @@ func TestLessons_PitfallsAreCaught(t *testing.T) {
 		require.NoError(t, err, "%s/pitfalls.json", l.SolutionDir())
 		t.Run(l.ID, func(t *testing.T) {
 			for _, p := range pitfalls {
-				t.Run(p.CaughtBy, func(t *testing.T) { checkPitfall(t, l, p) })
+				t.Run(p.CaughtBy, func(t *testing.T) {
+					// Many wrong answers fail only at a test's fail-safe
+					// deadline, so most of the time is waiting: run them
+					// side by side (go test's -parallel, GOMAXPROCS by default).
+					t.Parallel()
+					checkPitfall(t, l, p)
+				})
 			}
 		})
 	}
