@@ -196,6 +196,19 @@ func (s *Server) HandlerReturned(t testing.TB, method string) Returned {
 	}
 }
 
+// HandlerReturnedPromptly is HandlerReturned for a handler that should end
+// at once, because its call has just been ended (by the test, or by the code
+// under test). It waits at most half the fail-safe; see WaitPromptly.
+func (s *Server) HandlerReturnedPromptly(t testing.TB, method string) Returned {
+	t.Helper()
+	for {
+		got := WaitPromptly(t, s.returned, "the server handler for "+method+" to return")
+		if matches(got.Method, method) {
+			return got
+		}
+	}
+}
+
 func matches(fullMethod, method string) bool {
 	return fullMethod == method || strings.HasSuffix(fullMethod, "/"+method)
 }
@@ -207,14 +220,28 @@ var waitFailSafe = FailSafe
 // the test, saying what it waited for.
 func Wait[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
-	timer := time.NewTimer(waitFailSafe)
+	return waitUpTo(t, ch, waitFailSafe, what)
+}
+
+// WaitPromptly is Wait for something that should follow at once from what
+// the test just did (a handler returning after its call was cancelled). It
+// gives up after half the fail-safe: a thing that happens only when the
+// fail-safe deadline ends the call must never pass for one that happened on time.
+func WaitPromptly[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	return waitUpTo(t, ch, waitFailSafe/2, what)
+}
+
+func waitUpTo[T any](t testing.TB, ch <-chan T, limit time.Duration, what string) T {
+	t.Helper()
+	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	select {
 	case v := <-ch:
 		return v
 	case <-timer.C:
 		blocked := freezeAll(t, fmt.Sprintf("harness.Wait gave up waiting for %s", what))
-		t.Fatalf("waited %v for %s, and it never happened: something is blocked.%s", waitFailSafe, what, blocked)
+		t.Fatalf("waited %v for %s, and it never happened: something is blocked.%s", limit, what, blocked)
 		panic("unreachable")
 	}
 }

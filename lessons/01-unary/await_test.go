@@ -68,7 +68,7 @@ func TestUnary_AwaitGuest_ClientCancels_HandlerStops(t *testing.T) {
 	got := harness.Wait(t, result, "the client's AwaitGuest call to return after cancel()")
 	harness.AssertCode(t, got.err, codes.Canceled, "AwaitGuest, client side, after cancel()", task5)
 
-	handler := srv.HandlerReturned(t, "AwaitGuest") // fails here if the handler ignores ctx.Done()
+	handler := srv.HandlerReturnedPromptly(t, "AwaitGuest") // fails here if the handler ignores ctx.Done()
 	harness.AssertCode(t, handler.Err, codes.Canceled, "AwaitGuest handler's returned error after the client cancelled", task5)
 }
 

@@ -56,7 +56,7 @@ func TestServerStream_Firehose_ClientStopsReading_ProducerStops(t *testing.T) {
 
 	cancel() // the client reads nothing more, and leaves
 
-	handler := srv.HandlerReturned(t, "Firehose")
+	handler := srv.HandlerReturnedPromptly(t, "Firehose")
 	harness.RequireBeforeFailSafe(t, failsafe, "Firehose returned", "return the error Send returns, and stop when stream.Context() ends", task8)
 	code := status.Code(handler.Err)
 	assert.Contains(t, []codes.Code{codes.Canceled, codes.Unavailable}, code,

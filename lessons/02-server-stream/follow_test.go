@@ -76,7 +76,7 @@ func TestServerStream_Follow_ClientCancels_ServerStops(t *testing.T) {
 	}
 	harness.AssertCode(t, end, codes.Canceled, "Follow, client side, after cancel()", task4)
 
-	handler := srv.HandlerReturned(t, "Follow")
+	handler := srv.HandlerReturnedPromptly(t, "Follow")
 	harness.RequireBeforeFailSafe(t, failsafe, "Follow returned", "it must watch stream.Context().Done() while it waits for a line", task4)
 	harness.AssertCode(t, handler.Err, codes.Canceled, "Follow handler's returned error after the client cancelled", task4)
 }
@@ -93,7 +93,7 @@ func TestServerStream_FollowN_CancelsTheStream(t *testing.T) {
 		assert.Equal(t, int64(i+1), line.GetNumber(), "FollowN: line %d has the wrong number; see README.md, %q", i+1, task5)
 	}
 
-	handler := srv.HandlerReturned(t, "Follow")
+	handler := srv.HandlerReturnedPromptly(t, "Follow")
 	harness.RequireBeforeFailSafe(t, failsafe, "the server's Follow stopped", "FollowN left its stream open; cancel the call's context before returning", task5)
 	harness.AssertCode(t, handler.Err, codes.Canceled, "the server's Follow after FollowN returned", task5)
 }

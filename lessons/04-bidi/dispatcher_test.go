@@ -299,7 +299,7 @@ func TestBidi_Work_WorkerCancels_ServerStopsAndKnowsUnacked(t *testing.T) {
 
 	harness.AssertCode(t, w.end(t, "the worker's Recv to return after cancel()"), codes.Canceled,
 		"Work, worker side, after cancel()", task6)
-	handler := d.srv.HandlerReturned(t, "Work") // fails here if the handler's loop ignores the end of the stream
+	handler := d.srv.HandlerReturnedPromptly(t, "Work") // fails here if the handler's loop ignores the end of the stream
 	harness.AssertCode(t, handler.Err, codes.Canceled, "what Work returned after the worker cancelled", task6)
 	dep := d.departure(t, task6)
 	assert.Equal(t, []int64{1, 2}, dep.Unacked, "Departure.Unacked: tasks 1 and 2 were pushed and never acked; see README.md, %q", task6)

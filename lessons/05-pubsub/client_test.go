@@ -123,7 +123,7 @@ func TestPubSub_Listen_UnsetKind_EndsTheCall(t *testing.T) {
 
 	// Returning early must end the call, or the server would stream on to a
 	// client that no longer reads.
-	returned := srv.HandlerReturned(t, "Subscribe")
+	returned := srv.HandlerReturnedPromptly(t, "Subscribe")
 	harness.RequireBeforeFailSafe(t, ctx, "the server's Subscribe handler returned",
 		"Listen must cancel its call when it returns early", task10)
 	harness.AssertCode(t, returned.Err, codes.Canceled,
