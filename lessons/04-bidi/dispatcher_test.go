@@ -81,9 +81,22 @@ func openWorker(t *testing.T, ctx context.Context, d *dispatch, first *bidipb.Wo
 		}
 	}()
 	if first != nil {
-		require.NoError(t, stream.Send(first), "sending the worker's first message")
+		w.send(t, first, "sending the worker's first message", task5)
 	}
 	return w
+}
+
+// send sends msg for the worker. If the handler has already ended the
+// stream, Send returns io.EOF, which says nothing of why: the reason is the
+// status the worker's Recv returned, so that is what a failure reports.
+func (w *worker) send(t *testing.T, msg *bidipb.WorkerMessage, what, see string) {
+	t.Helper()
+	err := w.stream.Send(msg)
+	if errors.Is(err, io.EOF) {
+		harness.Wait(t, w.done, "the worker's Recv to return the stream's status")
+		harness.RequireCode(t, w.err, codes.OK, what+" (Send returned io.EOF: the stream had already ended)", see)
+	}
+	require.NoError(t, err, "%s: see README.md, %q", what, see)
 }
 
 func register(name string) *bidipb.WorkerMessage {
@@ -122,7 +135,7 @@ func (w *worker) next(t *testing.T, see string) *bidipb.Task {
 
 func (w *worker) ack(t *testing.T, id int64, see string) {
 	t.Helper()
-	require.NoError(t, w.stream.Send(ackOf(id)), "worker sending Ack{%d}: see README.md, %q", id, see)
+	w.send(t, ackOf(id), fmt.Sprintf("worker sending Ack{%d}", id), see)
 }
 
 // end waits for the worker's Recv to return its final error.
