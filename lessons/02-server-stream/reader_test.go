@@ -25,6 +25,7 @@ type readerBench struct {
 	clock  *harness.FakeClock
 	live   chan *logpb.LogLine
 	srv    *harness.Server
+	recv   *harness.ObservedRecv[logpb.LogLine] // the stream, as the Reader sees it
 	// failsafe is the stream's fail-safe context: it has ended only if the
 	// test ran into the fail-safe deadline.
 	failsafe context.Context
@@ -41,10 +42,11 @@ func newReaderBench(t *testing.T, end error) *readerBench {
 	harness.RequireOK(t, err, "opening Follow", task7)
 
 	clock := harness.NewFakeClock()
-	reader := serverstream.NewReader(stream, cancel, clock.After)
+	recv := harness.ObserveRecv[logpb.LogLine](stream)
+	reader := serverstream.NewReader(recv, cancel, clock.After)
 	require.NotNil(t, reader, "NewReader returned nil; see README.md, %q", task7)
 	t.Cleanup(reader.Close)
-	return &readerBench{reader: reader, clock: clock, live: live, srv: srv, failsafe: failsafe}
+	return &readerBench{reader: reader, clock: clock, live: live, srv: srv, recv: recv, failsafe: failsafe}
 }
 
 // write sends a line down the stream.
@@ -123,10 +125,16 @@ func TestServerStream_Reader_Timeout_StreamStaysUsable(t *testing.T) {
 	require.True(t, errors.Is(got.err, serverstream.ErrReadTimeout),
 		"Read(3s) after its timer fired: got %v, want ErrReadTimeout; see README.md, %q", got.err, task7)
 
+	// The timed-out Read left a Recv waiting. Let it take the next line, and
+	// only then Read again: a single goroutine that owns Recv hands the line
+	// on, while a goroutine started per Read has kept it for a Read that is gone.
 	first, second := &logpb.LogLine{Number: 1, Text: "GET /"}, &logpb.LogLine{Number: 2, Text: "GET /about"}
 	b.write(t, first)
+	b.recv.WaitReceived(t, "the Reader's Recv to receive line 1")
+	got = harness.WaitPromptly(t, b.readInBackground(time.Second),
+		"Read to return line 1, which the stream had already received (did a goroutine left over from the timed-out Read keep it?)")
+	requireLine(t, first, got, "the first Read after a timeout")
 	b.write(t, second)
-	requireLine(t, first, b.read(t), "the first Read after a timeout")
 	requireLine(t, second, b.read(t), "the second Read after a timeout")
 }
 

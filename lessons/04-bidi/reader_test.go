@@ -3,7 +3,6 @@ package bidi_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -81,19 +80,29 @@ func (h *heldCalculator) Calculate(stream bidipb.Calculator_CalculateServer) err
 func openCalculate(t *testing.T, calc bidipb.CalculatorServer, after func(time.Duration) <-chan time.Time) (
 	*bidi.Writer[bidipb.CalcRequest], *bidi.Reader[bidipb.CalcReply]) {
 	t.Helper()
+	w, r, _ := openObservedCalculate(t, calc, after)
+	return w, r
+}
+
+// openObservedCalculate is openCalculate that also lets the test see each
+// Recv the Reader makes return.
+func openObservedCalculate(t *testing.T, calc bidipb.CalculatorServer, after func(time.Duration) <-chan time.Time) (
+	*bidi.Writer[bidipb.CalcRequest], *bidi.Reader[bidipb.CalcReply], *harness.ObservedRecv[bidipb.CalcReply]) {
+	t.Helper()
 	srv := harness.Start(t, func(s *grpc.Server) { bidipb.RegisterCalculatorServer(s, calc) })
 	ctx, cancel := context.WithCancel(harness.Context(t))
 	t.Cleanup(cancel)
 	stream, err := bidipb.NewCalculatorClient(srv.Conn).Calculate(ctx)
 	require.NoError(t, err)
-	return bidi.NewWriter(ctx, stream), bidi.NewReader(ctx, stream, after)
+	recv := harness.ObserveRecv[bidipb.CalcReply](stream)
+	return bidi.NewWriter(ctx, stream), bidi.NewReader(ctx, recv, after), recv
 }
 
 func TestBidi_Reader_Timeout_StreamStaysUsable(t *testing.T) {
 	harness.See(t, task4)
 	h := &heldCalculator{release: make(chan struct{})}
 	clock := harness.NewFakeClock()
-	w, r := openCalculate(t, h, clock.After)
+	w, r, recv := openObservedCalculate(t, h, clock.After)
 	require.NoError(t, w.Write(add(1, 2, 3)), "write(): see README.md, %q", task2)
 	require.NoError(t, w.Write(add(2, 4, 5)), "write(): see README.md, %q", task2)
 
@@ -109,22 +118,27 @@ func TestBidi_Reader_Timeout_StreamStaysUsable(t *testing.T) {
 	assert.ErrorIs(t, got.err, bidi.ErrTimeout, "Read after its timer fired; see README.md, %q", task4)
 	assert.Nil(t, got.reply)
 
-	// Now the server answers both requests. Two replies, not one: a Reader that
-	// starts a receiving goroutine per Read still has the timed-out Read's
-	// goroutine blocked in Recv, and it swallows one of them, whichever
-	// arrives first. Only a single goroutine that owns Recv delivers both.
-	for id := 1; id <= 2; id++ {
+	// The timed-out Read left a Recv waiting. Let it take reply 1, and only
+	// then Read again: a single goroutine that owns Recv hands the reply on,
+	// while a goroutine started per Read has kept it for a Read that is gone.
+	release := func(id int) {
 		select {
 		case h.release <- struct{}{}:
 		case <-failSafe(t):
 			t.Fatalf("the given server never received request %d: see README.md, %q", id, task2)
 		}
 	}
-	for id := int64(1); id <= 2; id++ {
-		got = read(t, r, fmt.Sprintf("Read to return reply %d, which the server has sent (a goroutine left over from the timed-out Read may have taken it)", id))
-		require.NoError(t, got.err, "Read after a timeout: the stream must still be usable; see README.md, %q", task4)
-		assert.Equal(t, id, got.reply.GetId(), "Read after a timeout should return the next reply, not lose it; see README.md, %q", task4)
-	}
+	release(1)
+	recv.WaitReceived(t, "the Reader's Recv to receive reply 1")
+	got = harness.WaitPromptly(t, readInBackground(r, time.Minute),
+		"Read to return reply 1, which the stream had already received (did a goroutine left over from the timed-out Read keep it?)")
+	require.NoError(t, got.err, "Read after a timeout: the stream must still be usable; see README.md, %q", task4)
+	assert.Equal(t, int64(1), got.reply.GetId(), "Read after a timeout should return the next reply, not lose it; see README.md, %q", task4)
+
+	release(2)
+	got = read(t, r, "Read to return reply 2")
+	require.NoError(t, got.err, "the second Read after a timeout; see README.md, %q", task4)
+	assert.Equal(t, int64(2), got.reply.GetId(), "the second Read after a timeout; see README.md, %q", task4)
 
 	w.DoneWriting()
 	got = read(t, r, "Read to see the end of the stream after done_writing()")
