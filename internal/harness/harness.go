@@ -188,12 +188,7 @@ func (s *Server) HandlerHasStarted(method string) bool {
 // it returned.
 func (s *Server) HandlerReturned(t testing.TB, method string) Returned {
 	t.Helper()
-	for {
-		got := Wait(t, s.returned, "the server handler for "+method+" to return")
-		if matches(got.Method, method) {
-			return got
-		}
-	}
+	return s.handlerReturned(t, method, Wait[Returned])
 }
 
 // HandlerReturnedPromptly is HandlerReturned for a handler that should end
@@ -201,8 +196,14 @@ func (s *Server) HandlerReturned(t testing.TB, method string) Returned {
 // under test). It waits at most half the fail-safe; see WaitPromptly.
 func (s *Server) HandlerReturnedPromptly(t testing.TB, method string) Returned {
 	t.Helper()
+	return s.handlerReturned(t, method, WaitPromptly[Returned])
+}
+
+func (s *Server) handlerReturned(t testing.TB, method string,
+	wait func(testing.TB, <-chan Returned, string) Returned) Returned {
+	t.Helper()
 	for {
-		got := WaitPromptly(t, s.returned, "the server handler for "+method+" to return")
+		got := wait(t, s.returned, "the server handler for "+method+" to return")
 		if matches(got.Method, method) {
 			return got
 		}

@@ -63,8 +63,6 @@ func readPitfalls(l lessons.Lesson) ([]Pitfall, error) {
 }
 
 func checkPitfall(t *testing.T, l lessons.Lesson, p Pitfall) {
-	names, err := l.StubFiles(root)
-	require.NoError(t, err)
 	solution, err := os.ReadFile(filepath.Join(root, l.SolutionDir(), p.File))
 	require.NoError(t, err, "pitfall %q names file %s", p.Pitfall, p.File)
 	require.Equal(t, 1, strings.Count(string(solution), p.Replace),
@@ -72,10 +70,7 @@ func checkPitfall(t *testing.T, l lessons.Lesson, p Pitfall) {
 
 	wrong := filepath.Join(t.TempDir(), p.File)
 	require.NoError(t, os.WriteFile(wrong, []byte(strings.Replace(string(solution), p.Replace, p.With, 1)), 0o644))
-	replace := map[string]string{}
-	for _, name := range names {
-		replace[filepath.Join(root, l.Dir(), name)] = filepath.Join(root, l.SolutionDir(), name)
-	}
+	replace := solutionOverlay(t, l)
 	replace[filepath.Join(root, l.Dir(), p.File)] = wrong
 
 	rep, err := gotest.Run(context.Background(), root,

@@ -168,13 +168,7 @@ func TestLessons_SolutionsPass_StubsFail(t *testing.T) {
 // the stubs, and returns the names of the tests (and subtests) that ran.
 func checkSolution(t *testing.T, l lessons.Lesson, count int, race bool) []string {
 	t.Helper()
-	names, err := l.StubFiles(root)
-	require.NoError(t, err)
-	replace := map[string]string{}
-	for _, name := range names {
-		replace[filepath.Join(root, l.Dir(), name)] = filepath.Join(root, l.SolutionDir(), name)
-	}
-	args := []string{"-overlay", writeOverlay(t, replace), "-count", strconv.Itoa(count), "-shuffle=on"}
+	args := []string{"-overlay", writeOverlay(t, solutionOverlay(t, l)), "-count", strconv.Itoa(count), "-shuffle=on"}
 	if race {
 		args = append(args, "-race")
 	}
@@ -258,6 +252,18 @@ func outputOf(rep *gotest.Report, name string) string {
 		}
 	}
 	return b.String()
+}
+
+// solutionOverlay maps each of the lesson's stub files to its solution file.
+func solutionOverlay(t *testing.T, l lessons.Lesson) map[string]string {
+	t.Helper()
+	names, err := l.StubFiles(root)
+	require.NoError(t, err)
+	replace := map[string]string{}
+	for _, name := range names {
+		replace[filepath.Join(root, l.Dir(), name)] = filepath.Join(root, l.SolutionDir(), name)
+	}
+	return replace
 }
 
 func writeOverlay(t *testing.T, replace map[string]string) string {
