@@ -1,6 +1,7 @@
 // Package lessons finds the workbook's lessons and reads their metadata.
 //
-// A lesson is a folder lessons/NN-slug holding a README.md, a lesson.json, a
+// A lesson is a folder lessons/NN-slug holding a README.md (the one source of
+// its title, tasks, test-to-task map and hints; see ParseREADME), a
 // .proto with its generated code in a sub-package, the stub files the learner
 // edits, and tests. Its reference answer is solutions/NN-slug: the same stub
 // file names, filled in. Nothing else needs registering: a new folder of that
@@ -8,7 +9,6 @@
 package lessons
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,26 +23,26 @@ type Lesson struct {
 	ID     string // the folder name, "01-unary"
 	Number int    // 1
 	Slug   string // "unary"
-	Meta   Meta   // from lesson.json
+	Meta   Meta   // from README.md
 }
 
-// Meta is the content of a lesson's lesson.json.
+// Meta is what a lesson's README.md says of its tasks.
 type Meta struct {
-	Title string `json:"title"` // a short title for tables, "Unary calls"
-	Tasks []Task `json:"tasks"` // in the order the README teaches them
+	Title string // "Unary calls, status codes and deadlines"
+	Tasks []Task // in the order the README teaches them
 }
 
 // Task is one numbered task of a lesson.
 type Task struct {
 	// Title is the task's heading in the lesson README, "Task 1: Dial the
 	// in-memory server"; tests name it when they fail.
-	Title string `json:"title"`
-	// Tests are the top-level tests that check this task. Every test of the
-	// lesson belongs to exactly one task.
-	Tests []string `json:"tests"`
+	Title string
+	// Tests are the top-level tests that check this task, from its "Tests:"
+	// line. Every test of the lesson belongs to exactly one task.
+	Tests []string
 	// Hints are progressive: a nudge first, then the API to use, then
-	// nearly the answer.
-	Hints []string `json:"hints"`
+	// nearly the answer. Each is the Markdown of one <details> block.
+	Hints []string
 }
 
 var folderName = regexp.MustCompile(`^(\d\d)-([a-z0-9-]+)$`)
@@ -70,12 +70,12 @@ func Discover(root string) ([]Lesson, error) {
 		}
 		n, _ := strconv.Atoi(m[1])
 		l := Lesson{ID: e.Name(), Number: n, Slug: m[2]}
-		data, err := os.ReadFile(filepath.Join(root, l.Dir(), "lesson.json"))
+		data, err := os.ReadFile(filepath.Join(root, l.Dir(), "README.md"))
 		if err != nil {
 			return nil, fmt.Errorf("lesson %s: %w", l.ID, err)
 		}
-		if err := json.Unmarshal(data, &l.Meta); err != nil {
-			return nil, fmt.Errorf("lesson %s: lesson.json: %w", l.ID, err)
+		if l.Meta, err = ParseREADME(data); err != nil {
+			return nil, fmt.Errorf("lesson %s: README.md: %w", l.ID, err)
 		}
 		found = append(found, l)
 	}
@@ -100,21 +100,6 @@ func (l Lesson) StubFiles(root string) ([]string, error) {
 		return nil, fmt.Errorf("lesson %s: no solution files in %s", l.ID, l.SolutionDir())
 	}
 	return names, nil
-}
-
-// TaskOf returns the task a top-level test belongs to, if any.
-func (l Lesson) TaskOf(test string) (Task, int, bool) {
-	if i := strings.IndexByte(test, '/'); i >= 0 {
-		test = test[:i]
-	}
-	for i, task := range l.Meta.Tasks {
-		for _, name := range task.Tests {
-			if name == test {
-				return task, i, true
-			}
-		}
-	}
-	return Task{}, -1, false
 }
 
 // Find returns the lesson that arg names: a number ("2", "02"), a folder name
