@@ -30,6 +30,10 @@ type Lesson struct {
 type Meta struct {
 	Title string // "Unary calls, status codes and deadlines"
 	Tasks []Task // in the order the README teaches them
+	// Race is set when the README tells the learner to run the lesson's
+	// tests with -race (a line "go test -race ./lessons/NN-slug/"): the
+	// lesson is about concurrency, and a data race must not read as done.
+	Race bool
 }
 
 // Task is one numbered task of a lesson.

@@ -59,6 +59,9 @@ func ParseREADME(readme []byte) (Meta, error) {
 			hint.WriteString(line + "\n")
 			continue
 		}
+		if strings.Contains(line, "go test -race ./lessons/") {
+			meta.Race = true
+		}
 		if strings.HasPrefix(line, "```") {
 			fence = !fence
 		}
