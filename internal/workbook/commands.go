@@ -100,7 +100,7 @@ func (w *Workbook) hintCmd(ctx context.Context, args []string) error {
 		if exact > n {
 			return usagef("hint: %s has %d hints, not %d", task.Title, n, exact)
 		}
-		fmt.Fprintf(w.Out, "%s %s\n", st.cyan(fmt.Sprintf("Hint %d of %d:", exact, n)), task.Hints[exact-1])
+		w.printHint(w.Out, exact, n, task.Hints[exact-1])
 		w.noteHint(l, task, exact)
 		return nil
 	}
@@ -111,7 +111,7 @@ func (w *Workbook) hintCmd(ctx context.Context, args []string) error {
 	}
 	upto := min(shown+1, n)
 	for i := 0; i < upto; i++ {
-		fmt.Fprintf(w.Out, "%s %s\n", st.cyan(fmt.Sprintf("Hint %d of %d:", i+1, n)), task.Hints[i])
+		w.printHint(w.Out, i+1, n, task.Hints[i])
 	}
 	w.noteHint(l, task, upto)
 	if upto < n {

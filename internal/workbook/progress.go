@@ -18,7 +18,7 @@ import (
 // LessonResult is what one run of a lesson's tests said.
 type LessonResult struct {
 	Lesson lessons.Lesson
-	Tests  []TestResult // the tests lesson.json lists, in task order
+	Tests  []TestResult // the tests the README lists, in task order
 	Passed int          // how many of Tests passed
 	Total  int          // len(Tests)
 	// Done: every test passed and the package itself did not fail (a

@@ -26,6 +26,26 @@ func (s style) cyan(t string) string  { return s.wrap("36", t) }
 
 func (w *Workbook) style() style { return style(w.Color) }
 
+// shortTitle is a lesson title for the progress table: the README title up
+// to its first ": ", so "Unary calls: status codes and deadlines" fits a
+// terminal line as "Unary calls".
+func shortTitle(l lessons.Lesson) string {
+	title, _, _ := strings.Cut(l.Meta.Title, ": ")
+	return title
+}
+
+// printHint prints hint k of n. A one-line hint follows its label; a longer
+// one (Markdown with paragraphs or code) starts on the next line, word for
+// word as the README has it.
+func (w *Workbook) printHint(out io.Writer, k, n int, text string) {
+	label := w.style().cyan(fmt.Sprintf("Hint %d of %d:", k, n))
+	if strings.Contains(text, "\n") {
+		fmt.Fprintf(out, "%s\n%s\n", label, text)
+		return
+	}
+	fmt.Fprintf(out, "%s %s\n", label, text)
+}
+
 // lessonArg is how a lesson is named on the command line in advice.
 func lessonArg(l lessons.Lesson) string { return fmt.Sprintf("%02d", l.Number) }
 
@@ -36,7 +56,7 @@ func (w *Workbook) printTable(out io.Writer, results []LessonResult) {
 	nameWidth, titleWidth := len("Lesson"), len("Title")
 	for _, r := range results {
 		nameWidth = max(nameWidth, len(r.Lesson.ID))
-		titleWidth = max(titleWidth, len(r.Lesson.Meta.Title))
+		titleWidth = max(titleWidth, len(shortTitle(r.Lesson)))
 	}
 	fmt.Fprintf(out, "  %-*s  %-*s  %7s  %s\n", nameWidth, "Lesson", titleWidth, "Title", "Tests", "Status")
 	marked := false
@@ -55,7 +75,7 @@ func (w *Workbook) printTable(out io.Writer, results []LessonResult) {
 		if r.BuildFailed {
 			status += st.red(" (does not compile)")
 		}
-		fmt.Fprintf(out, "  %-*s  %-*s  %7s  %s\n", nameWidth, r.Lesson.ID, titleWidth, r.Lesson.Meta.Title, count, status)
+		fmt.Fprintf(out, "  %-*s  %-*s  %7s  %s\n", nameWidth, r.Lesson.ID, titleWidth, shortTitle(r.Lesson), count, status)
 	}
 }
 
@@ -88,7 +108,8 @@ func (w *Workbook) printNext(out io.Writer, r LessonResult, hint int) int {
 	shown := 0
 	if len(task.Hints) > 0 {
 		shown = max(1, min(hint, len(task.Hints)))
-		fmt.Fprintf(out, "\n%s %s\n", st.cyan(fmt.Sprintf("Hint %d of %d:", shown, len(task.Hints))), task.Hints[shown-1])
+		fmt.Fprintln(out)
+		w.printHint(out, shown, len(task.Hints), task.Hints[shown-1])
 	}
 	fmt.Fprintf(out, "\nRead lessons/%s/README.md, %q.\n", l.ID, task.Title)
 	if shown < len(task.Hints) {

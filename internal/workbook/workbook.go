@@ -5,8 +5,9 @@
 //
 // The lessons' own tests are the only source of truth: every command that
 // reports progress runs `go test -json` on the lesson packages and reads the
-// outcomes. Lesson metadata (titles, tasks, hints) comes from each lesson's
-// lesson.json, never from this package.
+// outcomes. Lesson metadata (titles, tasks, which tests check each task, and
+// hints) comes from each lesson's README.md, through lessons.ParseREADME: the
+// page the learner reads is the one the runner quotes, so they cannot drift.
 package workbook
 
 import (

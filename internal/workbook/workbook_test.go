@@ -112,7 +112,7 @@ func TestVerify_JSON_PerLessonAndPerTest(t *testing.T) {
 	var got VerifyResult
 	require.NoError(t, json.Unmarshal([]byte(out.String()), &got), "verify --json must print only JSON:\n%s", out)
 	want := VerifyResult{Passed: 2, Total: 3, Done: false, Lessons: []VerifyLesson{
-		{ID: "01-alpha", Number: 1, Title: "Alpha", Done: true, Passed: 2, Total: 2, Tests: []VerifyTest{
+		{ID: "01-alpha", Number: 1, Title: "Alpha: the first fixture", Done: true, Passed: 2, Total: 2, Tests: []VerifyTest{
 			{Name: "TestAlpha_Add", Task: "Task 1: Add", Outcome: "pass"},
 			{Name: "TestAlpha_Greet", Task: "Task 2: Greet", Outcome: "pass"},
 		}},
@@ -137,6 +137,10 @@ func TestVerify_BuildError_IsReported(t *testing.T) {
 	assert.Contains(t, got, "0 of 3 tests pass")
 }
 
+// multiLineHint is hint 2 of the fixture's lesson 01, Task 1, as its README
+// has it.
+const multiLineHint = "add hint two, in two paragraphs.\n\nThe second paragraph, with `code`."
+
 func TestHint_OneMoreEachCall_OrExactlyN(t *testing.T) {
 	t.Parallel()
 	w, out, _ := fixture(t, "")
@@ -151,7 +155,7 @@ func TestHint_OneMoreEachCall_OrExactlyN(t *testing.T) {
 	require.NoError(t, w.Run(ctx, []string{"hint", "alpha"}))
 	got = out.Take()
 	assert.NotContains(t, got, "Running the tests", "unchanged files: the cached result is used")
-	assert.Contains(t, got, "Hint 2 of 2: add hint two")
+	assert.Contains(t, got, "Hint 2 of 2:\n"+multiLineHint+"\n", "a hint is the README's text, word for word")
 	assert.Contains(t, got, "last hint")
 
 	require.NoError(t, w.Run(ctx, []string{"hint", "01", "1"}))
