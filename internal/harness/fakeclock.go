@@ -59,10 +59,3 @@ func (c *FakeClock) Fire(index int) {
 	default:
 	}
 }
-
-// Timers returns how many times After has been called.
-func (c *FakeClock) Timers() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.timers)
-}

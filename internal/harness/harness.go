@@ -10,26 +10,27 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 )
-
-// FailSafe bounds every wait in a lesson test. Nothing in a correct solution
-// takes more than milliseconds, so reaching it means something is blocked.
-const FailSafe = 5 * time.Second
 
 // bufSize is the in-memory connection's buffer, as in grpc-go's own tests.
 const bufSize = 1 << 20
 
-// Context returns a context for the test's RPCs that ends at the fail-safe
-// deadline, or when the test ends, whichever comes first.
+// Context returns a context for the test's RPCs that ends at CallTimeout, or
+// when the test ends, whichever comes first.
 func Context(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), FailSafe)
+	track(t)
+	ctx, cancel := context.WithTimeout(t.Context(), CallTimeout)
 	t.Cleanup(func() {
 		// This runs before the server stops (tests call Context after Start),
 		// so the transcript can still say which calls were in progress.
@@ -41,20 +42,6 @@ func Context(t testing.TB) context.Context {
 	return ctx
 }
 
-// RequireBeforeFailSafe stops the test if ctx, made by Context, has already
-// ended. Call it right after waiting for something the code under test should
-// cause (a handler returning, a stream ending): if the fail-safe deadline had
-// already cancelled the call, that thing happened only because of the
-// deadline, not because the code did its job. happened says what the test saw;
-// hint, what the code should have done; see, the README section.
-func RequireBeforeFailSafe(t testing.TB, ctx context.Context, happened, hint, see string) {
-	t.Helper()
-	if ctx.Err() != nil {
-		t.Fatalf("%s only when the test's fail-safe deadline (%v) cancelled the call: %s; see README.md, %q",
-			happened, FailSafe, hint, see)
-	}
-}
-
 // Server is a gRPC server running in memory for one test, with a client
 // connection to it and a record of its handlers starting and returning.
 type Server struct {
@@ -62,9 +49,19 @@ type Server struct {
 	// generated New…Client.
 	Conn *grpc.ClientConn
 
-	started  chan string
-	returned chan Returned
-	rec      *recorder // the transcript of every call, printed if the test fails
+	t   testing.TB
+	rec *recorder // the transcript of every call, printed if the test fails
+
+	mu      sync.Mutex
+	changed chan struct{} // closed, and replaced, at every handler event
+	events  []handlerEvent
+	cursor  map[string]int // per "started Method" or "returned Method": events already taken
+	ended   bool           // the test has ended: a panicking handler can no longer fail it
+}
+
+type handlerEvent struct {
+	returned bool // false: the handler started
+	Returned
 }
 
 // Returned describes a handler that has returned.
@@ -84,11 +81,8 @@ type Returned struct {
 // side that leaves blocked.
 func Start(t testing.TB, register func(*grpc.Server)) *Server {
 	t.Helper()
-	s := &Server{
-		started:  make(chan string, 256),
-		returned: make(chan Returned, 256),
-		rec:      newRecorder(),
-	}
+	track(t)
+	s := &Server{t: t, rec: newRecorder(), changed: make(chan struct{}), cursor: map[string]int{}}
 	registerRecorder(t, s.rec)
 	t.Cleanup(func() { // registered first, so it runs last: after the server stopped
 		if t.Failed() {
@@ -99,8 +93,8 @@ func Start(t testing.TB, register func(*grpc.Server)) *Server {
 	})
 	lis := bufconn.Listen(bufSize)
 	srv := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(s.rec.serverUnary, s.observeUnary),
-		grpc.ChainStreamInterceptor(s.rec.serverStream, s.observeStream),
+		grpc.ChainUnaryInterceptor(s.rec.serverUnary, s.observeUnary, s.recoverUnary),
+		grpc.ChainStreamInterceptor(s.rec.serverStream, s.observeStream, s.recoverStream),
 	)
 	register(srv)
 	go srv.Serve(lis) //nolint:errcheck // Serve returns when Stop is called.
@@ -120,6 +114,9 @@ func Start(t testing.TB, register func(*grpc.Server)) *Server {
 	t.Cleanup(func() {
 		conn.Close()
 		srv.Stop()
+		s.mu.Lock()
+		s.ended = true
+		s.mu.Unlock()
 	})
 	t.Cleanup(func() { // runs first: note what was in progress before anything stops
 		if t.Failed() {
@@ -131,118 +128,145 @@ func Start(t testing.TB, register func(*grpc.Server)) *Server {
 }
 
 func (s *Server) observeUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	note(s.started, info.FullMethod)
+	s.note(handlerEvent{Returned: Returned{Method: info.FullMethod}})
 	resp, err := handler(ctx, req)
-	note(s.returned, Returned{Method: info.FullMethod, Err: err})
+	s.note(handlerEvent{returned: true, Returned: Returned{Method: info.FullMethod, Err: err}})
 	return resp, err
 }
 
 func (s *Server) observeStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	note(s.started, info.FullMethod)
+	s.note(handlerEvent{Returned: Returned{Method: info.FullMethod}})
 	err := handler(srv, ss)
-	note(s.returned, Returned{Method: info.FullMethod, Err: err})
+	s.note(handlerEvent{returned: true, Returned: Returned{Method: info.FullMethod, Err: err}})
 	return err
 }
 
-// note records an event without ever blocking a handler: a test that starts
-// more than 256 calls and never looks at them simply loses the oldest news.
-func note[T any](ch chan T, v T) {
-	select {
-	case ch <- v:
-	default:
-	}
+// recoverUnary and recoverStream turn a panic in a handler into that test's
+// failure, naming the handler and the lesson's line, and into codes.Internal
+// for the client. Without them a panicking handler ends the test binary with
+// a bare stack trace, and no later test runs.
+func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer s.recoverHandler(info.FullMethod, &err)
+	return handler(ctx, req)
 }
 
-// HandlerStarted waits until a handler for method (a full name, or just its
-// last part such as "AwaitGuest") has started.
-func (s *Server) HandlerStarted(t testing.TB, method string) {
+func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer s.recoverHandler(info.FullMethod, &err)
+	return handler(srv, ss)
+}
+
+func (s *Server) recoverHandler(method string, err *error) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	where := at(panicLocation(debug.Stack()))
+	s.mu.Lock()
+	if !s.ended {
+		s.t.Errorf("the %s handler panicked: %v%s", shortMethod(method), v, where)
+	}
+	s.mu.Unlock()
+	*err = status.Errorf(codes.Internal, "the handler panicked: %v", v)
+}
+
+// note records a handler event and wakes every waiter.
+func (s *Server) note(e handlerEvent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, e)
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// next takes the next event of its kind for method (a full name, or just its
+// last part), if there is one not taken yet.
+func (s *Server) next(returned bool, method string) (Returned, bool, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := fmt.Sprint(returned, " ", method)
+	for i := s.cursor[key]; i < len(s.events); i++ {
+		if e := s.events[i]; e.returned == returned && matches(e.Method, method) {
+			s.cursor[key] = i + 1
+			return e.Returned, true, nil
+		}
+	}
+	s.cursor[key] = len(s.events)
+	return Returned{}, false, s.changed
+}
+
+// waitFor waits up to WaitLimit for the next event of its kind for method.
+func (s *Server) waitFor(t testing.TB, returned bool, method, what string) Returned {
 	t.Helper()
+	timer := time.NewTimer(waitLimit)
+	defer timer.Stop()
 	for {
-		got := Wait(t, s.started, "the server handler for "+method+" to start")
-		if matches(got, method) {
-			return
+		r, ok, changed := s.next(returned, method)
+		if ok {
+			return r
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			Blocked(t, what)
 		}
 	}
 }
 
+// HandlerStarted waits until a handler for method (a full name, or just its
+// last part such as "AwaitGuest") has started; each call takes one start.
+func (s *Server) HandlerStarted(t testing.TB, method string) {
+	t.Helper()
+	s.waitFor(t, false, method, "the server handler for "+method+" to start")
+}
+
 // HandlerHasStarted reports, without waiting, whether a handler for method
-// has started since the last HandlerStarted or HandlerHasStarted saw one.
+// has started that HandlerStarted or HandlerHasStarted has not yet taken.
 //
 // gRPC may drop a call whose client gave up before the server read the
 // request, so a handler can legitimately never run: a test that races a short
 // deadline uses this to tell "the handler ran" from "it never got the chance".
 func (s *Server) HandlerHasStarted(method string) bool {
-	for {
-		select {
-		case got := <-s.started:
-			if matches(got, method) {
-				return true
-			}
-		default:
-			return false
-		}
-	}
+	_, ok, _ := s.next(false, method)
+	return ok
 }
 
 // HandlerReturned waits until a handler for method has returned and says what
-// it returned.
+// it returned; each call takes one return.
 func (s *Server) HandlerReturned(t testing.TB, method string) Returned {
 	t.Helper()
-	return s.handlerReturned(t, method, Wait[Returned])
-}
-
-// HandlerReturnedPromptly is HandlerReturned for a handler that should end
-// at once, because its call has just been ended (by the test, or by the code
-// under test). It waits at most half the fail-safe; see WaitPromptly.
-func (s *Server) HandlerReturnedPromptly(t testing.TB, method string) Returned {
-	t.Helper()
-	return s.handlerReturned(t, method, WaitPromptly[Returned])
-}
-
-func (s *Server) handlerReturned(t testing.TB, method string,
-	wait func(testing.TB, <-chan Returned, string) Returned) Returned {
-	t.Helper()
-	for {
-		got := wait(t, s.returned, "the server handler for "+method+" to return")
-		if matches(got.Method, method) {
-			return got
-		}
-	}
+	return s.waitFor(t, true, method, "the server handler for "+method+" to return")
 }
 
 func matches(fullMethod, method string) bool {
 	return fullMethod == method || strings.HasSuffix(fullMethod, "/"+method)
 }
 
-// waitFailSafe is FailSafe; the harness's own tests shorten it.
-var waitFailSafe = FailSafe
-
-// Wait receives one value from ch. If none arrives within FailSafe, it fails
-// the test, saying what it waited for.
+// Wait receives one value from ch. If none arrives within WaitLimit, it fails
+// the test, saying what it waited for and what is blocked.
 func Wait[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
-	return waitUpTo(t, ch, waitFailSafe, what)
-}
-
-// WaitPromptly is Wait for something that should follow at once from what
-// the test just did (a handler returning after its call was cancelled). It
-// gives up after half the fail-safe: a thing that happens only when the
-// fail-safe deadline ends the call must never pass for one that happened on time.
-func WaitPromptly[T any](t testing.TB, ch <-chan T, what string) T {
-	t.Helper()
-	return waitUpTo(t, ch, waitFailSafe/2, what)
-}
-
-func waitUpTo[T any](t testing.TB, ch <-chan T, limit time.Duration, what string) T {
-	t.Helper()
-	timer := time.NewTimer(limit)
+	track(t)
+	timer := time.NewTimer(waitLimit)
 	defer timer.Stop()
 	select {
 	case v := <-ch:
 		return v
 	case <-timer.C:
-		blocked := freezeAll(t, fmt.Sprintf("harness.Wait gave up waiting for %s", what))
-		t.Fatalf("waited %v for %s, and it never happened: something is blocked.%s", limit, what, blocked)
+		Blocked(t, what)
 		panic("unreachable")
 	}
+}
+
+// Blocked fails the test because what it waited for did not happen within
+// WaitLimit: it says what, where the lesson's code is stuck, and which side of
+// each call in progress is blocked.
+func Blocked(t testing.TB, what string) {
+	t.Helper()
+	track(t)
+	report := stuckReport(allGoroutines(), 0)
+	if report != "" {
+		report = "\n" + report
+	}
+	blocked := freezeAll(t, "the test gave up waiting for "+what)
+	t.Fatalf("waited %v for %s, and it never happened: something is blocked.%s%s", waitLimit, what, report, blocked)
 }

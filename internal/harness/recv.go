@@ -18,7 +18,10 @@ func ObserveRecv[T any](stream interface{ Recv() (*T, error) }) *ObservedRecv[T]
 // Recv calls the stream's Recv and then notes that it returned.
 func (o *ObservedRecv[T]) Recv() (*T, error) {
 	msg, err := o.stream.Recv()
-	note(o.received, struct{}{})
+	select { // never block the code under test: a test that stops looking loses nothing it needs
+	case o.received <- struct{}{}:
+	default:
+	}
 	return msg, err
 }
 

@@ -11,19 +11,20 @@ import (
 )
 
 // RequireCode stops the test unless err carries the gRPC status code want.
-// call names what the test did, for example `SayHello(name="")`; see names the
-// README section to re-read, for example `Task 3: Reject bad names`.
-func RequireCode(t testing.TB, err error, want codes.Code, call, see string) {
+// call names what the test did, for example `SayHello(name="")`.
+func RequireCode(t testing.TB, err error, want codes.Code, call string) {
 	t.Helper()
-	if msg := CodeMismatch(err, want, call, see); msg != "" {
+	track(t)
+	if msg := codeMismatch(err, want, call); msg != "" {
 		t.Fatal(msg + blockedReport(t, err, want, call))
 	}
 }
 
 // AssertCode is RequireCode that lets the test go on.
-func AssertCode(t testing.TB, err error, want codes.Code, call, see string) bool {
+func AssertCode(t testing.TB, err error, want codes.Code, call string) bool {
 	t.Helper()
-	if msg := CodeMismatch(err, want, call, see); msg != "" {
+	track(t)
+	if msg := codeMismatch(err, want, call); msg != "" {
 		t.Error(msg + blockedReport(t, err, want, call))
 		return false
 	}
@@ -31,20 +32,20 @@ func AssertCode(t testing.TB, err error, want codes.Code, call, see string) bool
 }
 
 // RequireOK stops the test if err is not nil, explaining the status it carries.
-func RequireOK(t testing.TB, err error, call, see string) {
+func RequireOK(t testing.TB, err error, call string) {
 	t.Helper()
-	RequireCode(t, err, codes.OK, call, see)
+	RequireCode(t, err, codes.OK, call)
 }
 
-// CodeMismatch returns "" when err carries the code want, and otherwise a
+// codeMismatch returns "" when err carries the code want, and otherwise a
 // message that says what came back, what was expected, and what usually
 // causes the difference.
-func CodeMismatch(err error, want codes.Code, call, see string) string {
+func codeMismatch(err error, want codes.Code, call string) string {
 	got := status.Code(err)
 	if got == want {
 		return ""
 	}
-	head := fmt.Sprintf("%s: got %s, want codes.%s.", call, describe(err), want)
+	head := fmt.Sprintf("%s: got %s, want codes.%s.", call, Describe(err), want)
 	var why string
 	switch {
 	case got == codes.Unimplemented:
@@ -52,7 +53,8 @@ func CodeMismatch(err error, want codes.Code, call, see string) string {
 	case err == nil:
 		why = "The call succeeded where it should have failed. Add the check"
 	case errors.Is(err, io.EOF):
-		why = "io.EOF is how a stream says \"no more messages\", not a status: the real status comes from the next Recv or CloseAndRecv"
+		why = "io.EOF is not a status. From Recv it means the stream ended with status OK; from Send, that the stream " +
+			"has ended and its real status comes from Recv (or CloseAndRecv)"
 	case got == codes.Unknown && want != codes.OK:
 		why = fmt.Sprintf("A plain Go error (errors.New, fmt.Errorf, ctx.Err()) crosses the wire as codes.Unknown. "+
 			"Return status.Error(codes.%s, \"...\") instead", want)
@@ -61,15 +63,16 @@ func CodeMismatch(err error, want codes.Code, call, see string) string {
 			"(or the name goes to DNS) and the dialer must return lis.DialContext(ctx)"
 	case got == codes.DeadlineExceeded:
 		why = fmt.Sprintf("If the test set no deadline of its own, the call hung until the test's fail-safe deadline (%v): "+
-			"something on one side is blocked, waiting for the other", FailSafe)
+			"something on one side is blocked, waiting for the other", CallTimeout)
 	default:
 		why = "Check which code the method returns on this path"
 	}
-	return fmt.Sprintf("%s\n%s: see README.md, %q.", head, why, see)
+	return fmt.Sprintf("%s\n%s.", head, why)
 }
 
-// describe renders an error as a status code and message.
-func describe(err error) string {
+// Describe renders an error as a test reports it: "no error", "io.EOF", or a
+// status code and message.
+func Describe(err error) string {
 	if err == nil {
 		return "no error"
 	}

@@ -259,7 +259,7 @@ func (r *recorder) clientUnary(ctx context.Context, method string, req, reply an
 	err := invoker(ctx, method, req, reply, cc, opts...)
 	r.end(c, id)
 	if err != nil {
-		r.add(c, "client", "← status    "+describe(err)+ctxNote(ctx), func() { c.clientEnded = true })
+		r.add(c, "client", "← status    "+Describe(err)+ctxNote(ctx), func() { c.clientEnded = true })
 	} else {
 		r.add(c, "client", "← reply     "+render(reply)+"  (status OK)", func() { c.clientRecv++; c.clientEnded = true })
 	}
@@ -272,7 +272,7 @@ func (r *recorder) clientStream(ctx context.Context, desc *grpc.StreamDesc, cc *
 	r.add(c, "client", "opened the stream", func() { c.client = true })
 	cs, err := streamer(ctx, desc, cc, method, opts...)
 	if err != nil {
-		r.add(c, "client", "could not open the stream: "+describe(err), func() { c.clientEnded = true })
+		r.add(c, "client", "could not open the stream: "+Describe(err), func() { c.clientEnded = true })
 		return nil, err
 	}
 	return &clientStream{ClientStream: cs, r: r, c: c, ctx: ctx}, nil
@@ -310,7 +310,7 @@ func (s *clientStream) SendMsg(m any) error {
 		if errors.Is(err, io.EOF) {
 			hint = " (the stream has ended; its status comes from Recv or CloseAndRecv)"
 		}
-		r.add(c, "client", fmt.Sprintf("  Send #%d failed: %s%s%s", n, describe(err), hint, ctxNote(s.ctx)), nil)
+		r.add(c, "client", fmt.Sprintf("  Send #%d failed: %s%s%s", n, Describe(err), hint, ctxNote(s.ctx)), nil)
 	}
 	return err
 }
@@ -327,7 +327,7 @@ func (s *clientStream) RecvMsg(m any) error {
 	case errors.Is(err, io.EOF):
 		r.add(c, "client", "← Recv      io.EOF: the stream ended with status OK", func() { c.clientEnded = true })
 	default:
-		r.add(c, "client", "← Recv      status "+describe(err)+ctxNote(s.ctx), func() { c.clientEnded = true })
+		r.add(c, "client", "← Recv      status "+Describe(err)+ctxNote(s.ctx), func() { c.clientEnded = true })
 	}
 	return err
 }
@@ -342,7 +342,7 @@ func (s *clientStream) Header() (metadata.MD, error) {
 	md, err := s.ClientStream.Header()
 	s.r.end(s.c, id)
 	if err != nil {
-		s.r.add(s.c, "client", "← Header failed: "+describe(err), nil)
+		s.r.add(s.c, "client", "← Header failed: "+Describe(err), nil)
 	} else {
 		s.r.add(s.c, "client", "← headers   "+renderMD(md), nil)
 	}
@@ -358,7 +358,7 @@ func (r *recorder) serverUnary(ctx context.Context, req any, info *grpc.UnarySer
 	resp, err := handler(ctx, req)
 	r.end(c, id)
 	if err != nil {
-		r.add(c, "server", "handler returned status "+describe(err), func() { c.serverRet = true })
+		r.add(c, "server", "handler returned status "+Describe(err), func() { c.serverRet = true })
 	} else {
 		r.add(c, "server", "→ reply     "+render(resp)+"  (handler returned)", func() { c.serverRet = true; c.serverSent++ })
 	}
@@ -372,7 +372,7 @@ func (r *recorder) serverStream(srv any, ss grpc.ServerStream, info *grpc.Stream
 	err := handler(srv, &serverStream{ServerStream: ss, r: r, c: c})
 	r.end(c, id)
 	if err != nil {
-		r.add(c, "server", "handler returned status "+describe(err), func() { c.serverRet = true })
+		r.add(c, "server", "handler returned status "+Describe(err), func() { c.serverRet = true })
 	} else {
 		r.add(c, "server", "handler returned: status OK", func() { c.serverRet = true })
 	}
@@ -393,7 +393,7 @@ func (s *serverStream) SendMsg(m any) error {
 	err := s.ServerStream.SendMsg(m)
 	r.end(c, id)
 	if err != nil {
-		r.add(c, "server", fmt.Sprintf("  Send #%d failed: %s", n, describe(err)), nil)
+		r.add(c, "server", fmt.Sprintf("  Send #%d failed: %s", n, Describe(err)), nil)
 	}
 	return err
 }
@@ -410,7 +410,7 @@ func (s *serverStream) RecvMsg(m any) error {
 	case errors.Is(err, io.EOF):
 		r.add(c, "server", "← Recv      io.EOF: the client half-closed (CloseSend)", func() { c.serverSawEOF = true })
 	default:
-		r.add(c, "server", "← Recv      failed: "+describe(err), nil)
+		r.add(c, "server", "← Recv      failed: "+Describe(err), nil)
 	}
 	return err
 }

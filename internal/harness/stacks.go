@@ -1,0 +1,218 @@
+package harness
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// This file reads Go's own goroutine dump to say where the lesson's code is
+// stuck: which of its lines, and what that line waits on. Only frames of the
+// lesson package (the learner's files) are named; grpc-go, the runtime and
+// the tests are context.
+
+type frame struct {
+	fn   string // "github.com/…/lessons/05-pubsub.(*Hub).Publish"
+	file string // absolute path
+	line int
+}
+
+type goroutine struct {
+	id     int
+	state  string // "chan send", "sync.Mutex.Lock", "select", …
+	frames []frame
+}
+
+// allGoroutines parses runtime.Stack of every goroutine.
+func allGoroutines() []goroutine {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return parseStacks(buf[:n])
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// currentGoroutineID is the id of the calling goroutine.
+func currentGoroutineID() int {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	gs := parseStacks(buf)
+	if len(gs) == 0 {
+		return 0
+	}
+	return gs[0].id
+}
+
+func parseStacks(dump []byte) []goroutine {
+	var out []goroutine
+	for _, block := range bytes.Split(dump, []byte("\n\n")) {
+		lines := strings.Split(strings.TrimSpace(string(block)), "\n")
+		if len(lines) == 0 || !strings.HasPrefix(lines[0], "goroutine ") {
+			continue
+		}
+		var g goroutine
+		head := strings.TrimPrefix(lines[0], "goroutine ")
+		idText, rest, _ := strings.Cut(head, " ")
+		g.id, _ = strconv.Atoi(idText)
+		if i, j := strings.IndexByte(rest, '['), strings.LastIndexByte(rest, ']'); i >= 0 && j > i {
+			g.state, _, _ = strings.Cut(rest[i+1:j], ",") // drop ", 2 minutes"
+		}
+		for k := 1; k+1 < len(lines); k += 2 {
+			fn := lines[k]
+			if strings.HasPrefix(fn, "created by ") {
+				break
+			}
+			if i := strings.LastIndexByte(fn, '('); i > 0 {
+				fn = fn[:i]
+			}
+			loc := strings.TrimSpace(lines[k+1])
+			if i := strings.LastIndex(loc, " +0x"); i >= 0 {
+				loc = loc[:i]
+			}
+			file, lineText := loc, ""
+			if i := strings.LastIndexByte(loc, ':'); i >= 0 {
+				file, lineText = loc[:i], loc[i+1:]
+			}
+			n, _ := strconv.Atoi(lineText)
+			g.frames = append(g.frames, frame{fn: fn, file: file, line: n})
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// lessonPackage is the import path of the package under test, found from a
+// test frame in this folder: ".../lessons/05-pubsub_test.TestX" gives
+// ".../lessons/05-pubsub".
+func lessonPackage(gs []goroutine) string {
+	wd, _ := os.Getwd()
+	for _, g := range gs {
+		for _, f := range g.frames {
+			if filepath.Dir(f.file) != wd || !strings.HasSuffix(f.file, "_test.go") {
+				continue
+			}
+			slash := strings.LastIndexByte(f.fn, '/')
+			pkg, _, ok := strings.Cut(f.fn[slash+1:], ".")
+			if ok {
+				return strings.TrimSuffix(f.fn[:slash+1]+pkg, "_test")
+			}
+		}
+	}
+	return ""
+}
+
+// isLearnerFrame reports whether f is in the lesson's own (non-test) code.
+func isLearnerFrame(f frame, pkg string) bool {
+	return pkg != "" && strings.HasPrefix(f.fn, pkg+".") && !strings.HasSuffix(f.file, "_test.go")
+}
+
+// shortFunc turns ".../lessons/05-pubsub.(*Hub).Publish" into "(*Hub).Publish".
+func shortFunc(fn string) string {
+	fn = fn[strings.LastIndexByte(fn, '/')+1:]
+	if _, after, ok := strings.Cut(fn, "."); ok {
+		return after
+	}
+	return fn
+}
+
+// where describes the innermost lesson frame of g and what it waits on, or
+// "" if g is not in the lesson's code.
+func (g goroutine) where(pkg string) string {
+	for k, f := range g.frames {
+		if !isLearnerFrame(f, pkg) {
+			continue
+		}
+		callee := ""
+		if k > 0 {
+			callee = g.frames[k-1].fn
+		}
+		return fmt.Sprintf("%s:%d in %s: %s", filepath.Base(f.file), f.line, shortFunc(f.fn), waitsOn(g.state, callee))
+	}
+	return ""
+}
+
+// waitsOn says in words what a goroutine in state, having called callee, is
+// waiting for.
+func waitsOn(state, callee string) string {
+	switch {
+	case strings.Contains(callee, "RecvMsg") || strings.HasSuffix(callee, ".Recv"):
+		return "waiting in Recv for the other side's next message (or its end)"
+	case strings.Contains(callee, "SendMsg") || strings.HasSuffix(callee, ".Send"):
+		return "blocked in Send: flow control holds a sender whose reader has stopped reading"
+	case strings.Contains(callee, "CloseAndRecv") || strings.Contains(callee, "CloseSend"):
+		return "waiting for the server's reply after closing the send side"
+	}
+	switch state {
+	case "chan send":
+		return "waiting to send on a channel that nobody is receiving from"
+	case "chan receive":
+		return "waiting to receive from a channel that nobody sends on or closes"
+	case "chan send (nil chan)", "chan receive (nil chan)":
+		return "using a nil channel, which blocks forever (was it ever made with make?)"
+	case "select":
+		return "in a select none of whose cases can go on (is ctx.Done() one of them?)"
+	case "select (no cases)":
+		return "in select {}, which blocks forever"
+	case "sync.Mutex.Lock", "sync.RWMutex.Lock", "sync.RWMutex.RLock":
+		return "waiting to lock a mutex that is already locked, by another goroutine or by this one (Go's mutexes are not re-entrant)"
+	case "sync.WaitGroup.Wait":
+		return "in WaitGroup.Wait: a goroutine it waits for has not called Done"
+	case "sync.Cond.Wait":
+		return "in Cond.Wait: nobody signals it"
+	case "sleep":
+		return "sleeping"
+	case "running", "runnable":
+		return "running: a loop that never ends or never blocks?"
+	}
+	return "waiting (" + state + ")"
+}
+
+// stuckReport lists where the lesson's goroutines are stuck, the one with id
+// first (0: no preference). It is "" when no goroutine is in the lesson's code.
+func stuckReport(gs []goroutine, first int) string {
+	pkg := lessonPackage(gs)
+	var lines []string
+	for _, g := range gs {
+		w := g.where(pkg)
+		if w == "" {
+			continue
+		}
+		if g.id == first {
+			lines = append([]string{w}, lines...)
+		} else {
+			lines = append(lines, w)
+		}
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	if len(lines) > 8 {
+		lines = append(lines[:8], fmt.Sprintf("… and %d more", len(lines)-8))
+	}
+	return "Where the lesson's code is stuck:\n  " + strings.Join(lines, "\n  ")
+}
+
+// panicLocation names the innermost lesson frame of the stack of a goroutine
+// that panicked (debug.Stack), or "".
+func panicLocation(stack []byte) string {
+	gs := parseStacks(stack)
+	if len(gs) == 0 {
+		return ""
+	}
+	// debug.Stack has no test frame to find the package by; look through
+	// every goroutine for it.
+	pkg := lessonPackage(allGoroutines())
+	for _, f := range gs[0].frames {
+		if isLearnerFrame(f, pkg) {
+			return fmt.Sprintf("%s:%d in %s", filepath.Base(f.file), f.line, shortFunc(f.fn))
+		}
+	}
+	return ""
+}
