@@ -29,10 +29,7 @@ func (w *Workbook) status(ctx context.Context) error {
 	fmt.Fprintln(w.Out)
 	w.printTable(w.Out, results)
 	fmt.Fprintln(w.Out)
-	for _, r := range results {
-		if r.Done {
-			continue
-		}
+	if r, ok := firstNotDone(results); ok {
 		shown := w.printNext(w.Out, r, 1)
 		if next, ok := r.Next(); ok && shown > 0 {
 			w.noteHint(r.Lesson, r.Lesson.Meta.Tasks[next.Task], shown)
@@ -54,6 +51,14 @@ func (w *Workbook) noteHint(l lessons.Lesson, task lessons.Task, n int) {
 	h.Shown = max(h.Shown, n)
 	s.Hints[l.ID] = h
 	_ = w.saveState(s)
+}
+
+// hintsShown is how many hints of task the learner has seen in lesson l.
+func (w *Workbook) hintsShown(l lessons.Lesson, task lessons.Task) int {
+	if h := w.loadState().Hints[l.ID]; h.Task == task.Title {
+		return h.Shown
+	}
+	return 0
 }
 
 // hintCmd is `hint LESSON [N]`.
@@ -104,12 +109,7 @@ func (w *Workbook) hintCmd(ctx context.Context, args []string) error {
 		w.noteHint(l, task, exact)
 		return nil
 	}
-	s := w.loadState()
-	shown := 0
-	if h := s.Hints[l.ID]; h.Task == task.Title {
-		shown = h.Shown
-	}
-	upto := min(shown+1, n)
+	upto := min(w.hintsShown(l, task)+1, n)
 	for i := 0; i < upto; i++ {
 		w.printHint(w.Out, i+1, n, task.Hints[i])
 	}

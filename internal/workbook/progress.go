@@ -58,6 +58,25 @@ func (r LessonResult) CurrentTask() int {
 	return -1
 }
 
+// firstNotDone returns the result of the first lesson that is not done.
+func firstNotDone(results []LessonResult) (LessonResult, bool) {
+	for _, r := range results {
+		if !r.Done {
+			return r, true
+		}
+	}
+	return LessonResult{}, false
+}
+
+// runLesson runs one lesson's tests.
+func (w *Workbook) runLesson(ctx context.Context, l lessons.Lesson) (LessonResult, error) {
+	results, err := w.runLessons(ctx, []lessons.Lesson{l})
+	if err != nil {
+		return LessonResult{}, err
+	}
+	return results[0], nil
+}
+
 // runLessons runs the tests of the given lessons in one `go test` and sorts
 // the results per lesson.
 func (w *Workbook) runLessons(ctx context.Context, ls []lessons.Lesson) ([]LessonResult, error) {
@@ -210,8 +229,9 @@ func (w *Workbook) saveProgress(results []LessonResult) error {
 	return w.saveState(s)
 }
 
-// fingerprint hashes the files of a lesson's folder (not its sub-packages),
-// so that a cached result is used only while they are unchanged.
+// fingerprint hashes the files of a lesson's folder (not its sub-packages)
+// that can change a test result, so that a cached result is used only while
+// they are unchanged, and `watch --poll` sees a save.
 func (w *Workbook) fingerprint(l lessons.Lesson) string {
 	dir := filepath.Join(w.Root, l.Dir())
 	entries, err := os.ReadDir(dir)
@@ -220,7 +240,7 @@ func (w *Workbook) fingerprint(l lessons.Lesson) string {
 	}
 	var names []string
 	for _, e := range entries {
-		if e.Type().IsRegular() {
+		if e.Type().IsRegular() && relevant(e.Name()) {
 			names = append(names, e.Name())
 		}
 	}
@@ -237,6 +257,20 @@ func (w *Workbook) fingerprint(l lessons.Lesson) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// relevant reports whether a changed file can change the test result:
+// editors also write swap and backup files.
+func relevant(name string) bool {
+	base := filepath.Base(name)
+	if strings.HasPrefix(base, ".") || strings.HasPrefix(base, "#") {
+		return false
+	}
+	switch filepath.Ext(base) {
+	case ".go", ".proto", ".md", ".json", ".mod", ".sum":
+		return true
+	}
+	return false
+}
+
 // cached returns the lesson's last result if its files have not changed
 // since, and otherwise runs its tests.
 func (w *Workbook) cached(ctx context.Context, l lessons.Lesson) (cachedLesson, error) {
@@ -244,10 +278,9 @@ func (w *Workbook) cached(ctx context.Context, l lessons.Lesson) (cachedLesson, 
 		return c, nil
 	}
 	fmt.Fprintf(w.Out, "Running the tests of lesson %s...\n", l.ID)
-	results, err := w.runLessons(ctx, []lessons.Lesson{l})
+	r, err := w.runLesson(ctx, l)
 	if err != nil {
 		return cachedLesson{}, err
 	}
-	r := results[0]
 	return cachedLesson{Passed: r.Passed, Total: r.Total, Done: r.Done, Task: r.CurrentTask()}, nil
 }

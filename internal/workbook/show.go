@@ -118,6 +118,33 @@ func (w *Workbook) printNext(out io.Writer, r LessonResult, hint int) int {
 	return shown
 }
 
+// drawWatch redraws the screen with one lesson's result.
+func (w *Workbook) drawWatch(r LessonResult, poll bool) {
+	if w.Terminal {
+		fmt.Fprint(w.Out, "\x1b[H\x1b[2J")
+	}
+	st := w.style()
+	fmt.Fprintf(w.Out, "%s  %s  %d/%d tests pass\n\n", st.bold("Lesson "+r.Lesson.ID), r.Lesson.Meta.Title, r.Passed, r.Total)
+	for _, t := range r.Tests {
+		mark := st.green("ok  ")
+		if t.Outcome != "pass" {
+			mark = st.red(fmt.Sprintf("%-4s", strings.ToUpper(t.Outcome)))
+		}
+		fmt.Fprintf(w.Out, "  %s %s\n", mark, t.Name)
+	}
+	fmt.Fprintln(w.Out)
+	hint := 1
+	if next, ok := r.Next(); ok {
+		hint = max(1, w.hintsShown(r.Lesson, r.Lesson.Meta.Tasks[next.Task]))
+	}
+	w.printNext(w.Out, r, hint)
+	how := "saved"
+	if poll {
+		how = "saved (polling)"
+	}
+	fmt.Fprintf(w.Out, "\n%s\n", st.dim(fmt.Sprintf("Watching lessons/%s for files being %s. Ctrl-C stops.", r.Lesson.ID, how)))
+}
+
 // trimOutput keeps what teaches in a test's output: the go test framing
 // lines go, and long output is cut to max lines.
 func trimOutput(out string, maxLines int) string {

@@ -38,16 +38,12 @@ type Workbook struct {
 	// Debounce is how long watch waits after a change for the editor to
 	// finish saving before it re-runs. Zero re-runs at once.
 	Debounce time.Duration
-	// NewTicker starts the clock of `watch --poll`; nil uses time.NewTicker.
-	// Tests inject a channel they tick by hand.
-	NewTicker func(d time.Duration) (ticks <-chan time.Time, stop func())
-	// AfterRun, if set, is called after each test run that watch makes, once
-	// its result is drawn.
-	AfterRun func(LessonResult)
-	// Ready, if set, is called once watch is watching dir for changes.
-	Ready func(dir string)
 
 	in *bufio.Reader
+	// The package's tests set these: the clock of `watch --poll`, which they
+	// tick by hand, and a call after each run that watch draws.
+	pollTicks <-chan time.Time
+	afterRun  func(LessonResult)
 }
 
 // ErrNotDone is returned by verify when some lesson is not done; the command

@@ -270,7 +270,7 @@ func TestUnifiedDiff(t *testing.T) {
 func watchRuns(t *testing.T, w *Workbook, args ...string) (<-chan LessonResult, func()) {
 	t.Helper()
 	runs := make(chan LessonResult, 16)
-	w.AfterRun = func(r LessonResult) { runs <- r }
+	w.afterRun = func(r LessonResult) { runs <- r }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx, append([]string{"watch", "1"}, args...)) }()
@@ -319,7 +319,7 @@ func TestWatch_Poll_FileSaved_ReRunsOnNextTick(t *testing.T) {
 	t.Parallel()
 	w, _, root := fixture(t, "")
 	ticks := make(chan time.Time)
-	w.NewTicker = func(time.Duration) (<-chan time.Time, func()) { return ticks, func() {} }
+	w.pollTicks = ticks
 	runs, stop := watchRuns(t, w, "--poll")
 	defer stop()
 
