@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,33 +111,54 @@ func TestVet(t *testing.T) {
 }
 
 // TestLessons_AreComplete checks each lesson's folder has what a learner and
-// the runner need.
+// the runner need, and that every fact about its tasks has one source: the
+// README's "## Task N: Title" headings, "Tests:" lines and hint blocks. The
+// runner's hints and the failing tests' pointers are read from there, so this
+// checks that nothing else states them: no lesson.json, no task titles in the
+// tests, and TODO markers that name tasks the README has.
 func TestLessons_AreComplete(t *testing.T) {
+	taskTitle := regexp.MustCompile(`"Task \d+: `)
 	for _, l := range discover(t) {
 		t.Run(l.ID, func(t *testing.T) {
-			readme, err := os.ReadFile(filepath.Join(root, l.Dir(), "README.md"))
-			require.NoError(t, err, "every lesson needs a README.md")
-			assert.NotEmpty(t, l.Meta.Title, "lesson.json: title")
-			require.NotEmpty(t, l.Meta.Tasks, "lesson.json: tasks")
-			for i, task := range l.Meta.Tasks {
-				assert.True(t, strings.HasPrefix(task.Title, fmt.Sprintf("Task %d: ", i+1)),
-					"lesson.json: task %d's title %q should start with \"Task %d: \"", i+1, task.Title, i+1)
-				assert.Contains(t, string(readme), "## "+task.Title, "README.md needs a heading for %q: failing tests point at it", task.Title)
-				assert.NotEmpty(t, task.Tests, "lesson.json: %q lists no tests", task.Title)
-				assert.NotEmpty(t, task.Hints, "lesson.json: %q has no hints", task.Title)
+			assert.NoFileExists(t, filepath.Join(root, l.Dir(), "lesson.json"),
+				"lesson.json is gone: README.md is the one source of tasks, tests and hints")
+			require.NotEmpty(t, l.Meta.Tasks, "README.md has no \"## Task 1: ...\" heading")
+			for _, task := range l.Meta.Tasks {
+				assert.NotEmpty(t, task.Tests, "README.md: %q has no \"Tests:\" line naming its tests", task.Title)
+				assert.NotEmpty(t, task.Hints, "README.md: %q has no <details><summary>Hint 1</summary> block", task.Title)
 			}
+
+			tests, err := filepath.Glob(filepath.Join(root, l.Dir(), "*_test.go"))
+			require.NoError(t, err)
+			for _, path := range tests {
+				src, err := os.ReadFile(path)
+				require.NoError(t, err)
+				if loc := taskTitle.FindIndex(src); loc != nil {
+					t.Errorf("%s names a task title (%q): tests must not; the harness finds a test's task by its name in README.md",
+						filepath.Base(path), src[loc[0]:min(loc[1]+30, len(src))])
+				}
+			}
+
 			names, err := l.StubFiles(root)
 			require.NoError(t, err)
-			marker := fmt.Sprintf("TODO(lesson %02d)", l.Number)
+			stubs, err := pristine.Lesson(l.ID)
+			require.NoError(t, err)
+			marker := regexp.MustCompile(`TODO\(lesson (\d\d)\): Task (\d+)`)
+			marked := map[int]bool{}
 			for _, name := range names {
-				stub, err := os.ReadFile(filepath.Join(root, l.Dir(), name))
-				require.NoError(t, err, "solution file %s has no stub of the same name", name)
+				stub := stubs[name]
 				solution, err := os.ReadFile(filepath.Join(root, l.SolutionDir(), name))
 				require.NoError(t, err)
 				assert.NotEqual(t, string(stub), string(solution), "%s: the stub and the solution are the same", name)
-				if os.Getenv("CI") != "" { // a learner's finished file has no TODO left
-					assert.Contains(t, string(stub), marker, "%s: the stub should mark the learner's work with %q", name, marker)
+				for _, m := range marker.FindAllStringSubmatch(string(stub), -1) {
+					n, _ := strconv.Atoi(m[2])
+					marked[n] = true
+					assert.Equal(t, fmt.Sprintf("%02d", l.Number), m[1], "%s: %q names another lesson", name, m[0])
+					assert.True(t, n >= 1 && n <= len(l.Meta.Tasks), "%s: %q names a task README.md does not have", name, m[0])
 				}
+			}
+			for i, task := range l.Meta.Tasks {
+				assert.True(t, marked[i+1], "no stub has a TODO(lesson %02d): Task %d marker for %q", l.Number, i+1, task.Title)
 			}
 		})
 	}
@@ -187,7 +209,7 @@ func checkSolution(t *testing.T, l lessons.Lesson, count int, race bool) []strin
 	return rep.Names()
 }
 
-// checkTasksCoverTests checks that lesson.json names every top-level test in
+// checkTasksCoverTests checks that the README names every top-level test in
 // exactly one task, and names no test that does not exist.
 func checkTasksCoverTests(t *testing.T, l lessons.Lesson, names []string) {
 	t.Helper()
@@ -201,11 +223,11 @@ func checkTasksCoverTests(t *testing.T, l lessons.Lesson, names []string) {
 	for _, task := range l.Meta.Tasks {
 		for _, n := range task.Tests {
 			listed[n]++
-			assert.True(t, exists[n], "lesson.json: %q lists %s, which did not run", task.Title, n)
+			assert.True(t, exists[n], "README.md: the \"Tests:\" line of %q names %s, which did not run", task.Title, n)
 		}
 	}
 	for n := range exists {
-		assert.Equal(t, 1, listed[n], "lesson.json: %s should belong to exactly one task", n)
+		assert.Equal(t, 1, listed[n], "README.md: %s should be named on exactly one task's \"Tests:\" line", n)
 	}
 }
 
