@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"io"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -49,6 +50,13 @@ type Report struct {
 	// Packages says, per import path, what each package printed outside its
 	// tests (build errors included) and whether it failed.
 	Packages map[string]*Package
+
+	// Unfinished are the tests that started but have no pass, fail or skip
+	// event, in the order they started: the test binary exited under them (a
+	// panic on another goroutine, -timeout, an os.Exit such as the harness
+	// watchdog's). Their Outcome is ""; Output is what they printed, which
+	// holds the panic or the diagnosis.
+	Unfinished []Result
 }
 
 // Package is what one package of a run printed outside its tests.
@@ -107,6 +115,7 @@ func Run(ctx context.Context, dir string, args ...string) (*Report, error) {
 func Parse(r io.Reader) *Report {
 	rep := &Report{}
 	output := map[string]*strings.Builder{} // per "package test"
+	var running []Event                     // run events not yet ended
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
@@ -118,6 +127,8 @@ func Parse(r io.Reader) *Report {
 		}
 		key := ev.Package + " " + ev.Test
 		switch ev.Action {
+		case "run":
+			running = append(running, ev)
 		case "build-output":
 			rep.Output += ev.Output
 			rep.pkg(buildPath(ev.ImportPath)).Output += ev.Output
@@ -159,7 +170,15 @@ func Parse(r io.Reader) *Report {
 				delete(output, key)
 			}
 			rep.Tests = append(rep.Tests, res)
+			running = slices.DeleteFunc(running, func(r Event) bool { return r.Package == ev.Package && r.Test == ev.Test })
 		}
+	}
+	for _, ev := range running {
+		res := Result{Package: ev.Package, Name: ev.Test}
+		if b := output[ev.Package+" "+ev.Test]; b != nil {
+			res.Output = b.String()
+		}
+		rep.Unfinished = append(rep.Unfinished, res)
 	}
 	return rep
 }

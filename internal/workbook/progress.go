@@ -15,59 +15,6 @@ import (
 	"github.com/grpc-workbook/streaming/internal/lessons"
 )
 
-// LessonResult is what one run of a lesson's tests said.
-type LessonResult struct {
-	Lesson lessons.Lesson
-	Tests  []TestResult // the tests the README lists, in task order
-	Passed int          // how many of Tests passed
-	Total  int          // len(Tests)
-	// Done: every test passed and the package itself did not fail (a
-	// goroutine leak reported by goleak fails the package after the tests).
-	Done bool
-	// PackageFailed and PackageOutput tell about failures outside a test:
-	// a build error, a panic, a leak.
-	PackageFailed bool
-	BuildFailed   bool
-	PackageOutput string
-}
-
-// TestResult is one top-level test of a lesson.
-type TestResult struct {
-	Name    string
-	Task    int    // index into Lesson.Meta.Tasks
-	Outcome string // pass, fail, skip; "fail" also when it never ran
-	Output  string // what it and its subtests printed
-}
-
-// Next returns the first test that does not pass, in task order.
-func (r LessonResult) Next() (TestResult, bool) {
-	for _, t := range r.Tests {
-		if t.Outcome != "pass" {
-			return t, true
-		}
-	}
-	return TestResult{}, false
-}
-
-// CurrentTask is the index of the task the learner is on: the task of the
-// first test that does not pass, or -1 when there is none.
-func (r LessonResult) CurrentTask() int {
-	if t, ok := r.Next(); ok {
-		return t.Task
-	}
-	return -1
-}
-
-// firstNotDone returns the result of the first lesson that is not done.
-func firstNotDone(results []LessonResult) (LessonResult, bool) {
-	for _, r := range results {
-		if !r.Done {
-			return r, true
-		}
-	}
-	return LessonResult{}, false
-}
-
 // runLesson runs one lesson's tests.
 func (w *Workbook) runLesson(ctx context.Context, l lessons.Lesson) (LessonResult, error) {
 	results, err := w.runLessons(ctx, []lessons.Lesson{l})
@@ -77,10 +24,20 @@ func (w *Workbook) runLesson(ctx context.Context, l lessons.Lesson) (LessonResul
 	return results[0], nil
 }
 
+// testTimeout ends a test binary that runs longer: go test's default is ten
+// minutes, far too long to stare at a silent terminal. The harness watchdog
+// stops a stuck lesson test within seconds and says where it is stuck; this
+// is the backstop for what it cannot catch (a test stuck before the watchdog
+// starts, a lesson without harness.Main). Two minutes is well above the
+// slowest lesson package, -race on a busy 2-core laptop included.
+const testTimeout = "2m"
+
 // runLessons runs the tests of the given lessons in one `go test` and sorts
-// the results per lesson.
+// the results per lesson. There is no -count=1: go test's cache answers at
+// once for a lesson whose files (and the files its tests read) are unchanged,
+// so only the lesson being edited really runs.
 func (w *Workbook) runLessons(ctx context.Context, ls []lessons.Lesson) ([]LessonResult, error) {
-	args := []string{"-count=1"}
+	args := []string{"-timeout=" + testTimeout}
 	for _, l := range ls {
 		args = append(args, l.Package()+"/")
 	}
@@ -99,70 +56,6 @@ func (w *Workbook) runLessons(ctx context.Context, ls []lessons.Lesson) ([]Lesso
 		fmt.Fprintf(w.Out, "(could not save progress in %s: %v)\n", statePath, err)
 	}
 	return results, nil
-}
-
-// belongs reports whether a package import path is lesson l's.
-func belongs(pkg string, l lessons.Lesson) bool {
-	return strings.HasSuffix(pkg, "/lessons/"+l.ID)
-}
-
-// collect picks lesson l's results out of a report.
-func collect(l lessons.Lesson, rep *gotest.Report) LessonResult {
-	r := LessonResult{Lesson: l}
-	for path, p := range rep.Packages {
-		if belongs(path, l) {
-			r.PackageFailed = r.PackageFailed || p.Failed
-			r.BuildFailed = r.BuildFailed || p.BuildFailed
-			r.PackageOutput += p.Output
-		}
-	}
-	outcome := map[string]string{}
-	output := map[string]*strings.Builder{}
-	for _, res := range rep.Tests {
-		if !belongs(res.Package, l) {
-			continue
-		}
-		top, _, _ := strings.Cut(res.Name, "/")
-		if res.Top() {
-			if prev := outcome[top]; prev != "fail" {
-				outcome[top] = res.Outcome
-			}
-		}
-		b := output[top]
-		if b == nil {
-			b = &strings.Builder{}
-			output[top] = b
-		}
-		b.WriteString(res.Output)
-	}
-	for i, task := range l.Meta.Tasks {
-		for _, name := range task.Tests {
-			t := TestResult{Name: name, Task: i, Outcome: outcome[name]}
-			if b := output[name]; b != nil {
-				t.Output = b.String()
-			}
-			if t.Outcome == "" {
-				t.Outcome = "fail"
-				if t.Output == "" {
-					t.Output = "this test did not run: " + didNotRun(r)
-				}
-			}
-			if t.Outcome == "pass" {
-				r.Passed++
-			}
-			r.Tests = append(r.Tests, t)
-		}
-	}
-	r.Total = len(r.Tests)
-	r.Done = r.Total > 0 && r.Passed == r.Total && !r.PackageFailed
-	return r
-}
-
-func didNotRun(r LessonResult) string {
-	if r.BuildFailed {
-		return "the lesson does not compile (see the build errors above)"
-	}
-	return "an earlier test panicked or the package failed to start"
 }
 
 // --- the state file -------------------------------------------------------

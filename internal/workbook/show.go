@@ -102,7 +102,7 @@ func (w *Workbook) printNext(out io.Writer, r LessonResult, hint int) int {
 		fmt.Fprintf(out, "\n%s\n\n", st.red("The lesson does not compile:"))
 		fmt.Fprintln(out, indent(trimOutput(r.PackageOutput, 40), "    "))
 	} else {
-		fmt.Fprintf(out, "\n%s %s\n\n", st.red("FAIL"), next.Name)
+		fmt.Fprintf(out, "\n%s %s\n\n", st.red(strings.ToUpper(next.Outcome)), next.Name)
 		fmt.Fprintln(out, indent(trimOutput(next.Output, 150), "    "))
 	}
 	shown := 0
@@ -126,9 +126,9 @@ func (w *Workbook) drawWatch(r LessonResult, poll bool) {
 	st := w.style()
 	fmt.Fprintf(w.Out, "%s  %s  %d/%d tests pass\n\n", st.bold("Lesson "+r.Lesson.ID), r.Lesson.Meta.Title, r.Passed, r.Total)
 	for _, t := range r.Tests {
-		mark := st.green("ok  ")
+		mark := st.green("ok     ")
 		if t.Outcome != "pass" {
-			mark = st.red(fmt.Sprintf("%-4s", strings.ToUpper(t.Outcome)))
+			mark = st.red(fmt.Sprintf("%-7s", strings.ToUpper(t.Outcome)))
 		}
 		fmt.Fprintf(w.Out, "  %s %s\n", mark, t.Name)
 	}
