@@ -10,9 +10,12 @@
 //     shipped (the copy in internal/pristine, not the working tree, so a
 //     learner who has solved lessons can still run it), and its failure
 //     output points at the lesson README;
-//   - each wrong answer listed in solutions/NN-slug/pitfalls.json makes the
-//     test it names fail (see pitfalls_test.go);
-//   - lesson.json names every test in exactly one task;
+//   - the tasks are steps: with tasks 1..N solved, the tests of tasks 1..N
+//     pass and those of task N+1 fail (staged_test.go);
+//   - each wrong answer in solutions/NN-slug/testdata/mistakes makes the test
+//     it names fail, every run, within seconds (mistakes_test.go);
+//   - the README is the one source of tasks, tests and hints: every test on
+//     exactly one task's "Tests:" line, no other copy anywhere;
 //   - the generated protobuf code and the stub snapshot are up to date, every
 //     Go file is gofmt-clean, and `go vet` is clean.
 //
