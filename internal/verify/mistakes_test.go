@@ -164,13 +164,24 @@ func checkMistake(t *testing.T, l lessons.Lesson, m mistake, race bool) {
 			"mistake %s: %s took %.1fs to fail; a wrong answer must fail within seconds", m.Name, m.CaughtBy, res.Elapsed)
 	}
 	switch {
-	case runs == 0 && rep.Failed && !strings.Contains(rep.Output, "--- FAIL: "+m.CaughtBy):
-		t.Fatalf("mistake %s (%s): %s did not run; does the wrong answer compile?\n%s", m.Name, m.What, m.CaughtBy, rep.Output)
+	case hung(rep, m.CaughtBy):
+		// The harness's watchdog ended the binary under the test: it hung,
+		// and the watchdog reported that as its failure.
 	case runs == 0:
-		// The harness's watchdog ended the binary: the test hung, which
-		// the watchdog reports as its failure.
+		t.Fatalf("mistake %s (%s): %s did not run; does the wrong answer compile?\n%s", m.Name, m.What, m.CaughtBy, rep.Output)
 	case failed < runs:
 		t.Errorf("mistake %s (%s): %s passed %d of %d runs; it must reject the wrong answer every time",
 			m.Name, m.What, m.CaughtBy, runs-failed, runs)
 	}
+}
+
+// hung reports whether the test binary ended while name was running: the
+// harness's watchdog stopped a stuck test, or a panic ended the binary.
+func hung(rep *gotest.Report, name string) bool {
+	for _, res := range rep.Unfinished {
+		if res.Name == name {
+			return true
+		}
+	}
+	return false
 }
