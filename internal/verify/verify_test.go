@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -257,12 +258,29 @@ func checkStubFailsEveryTest(t *testing.T, l lessons.Lesson, names []string) {
 			if out := outputOf(rep, name); !strings.Contains(out, "README") {
 				t.Errorf("%s fails on the stub without pointing at the lesson README; its output:\n%s", name, out)
 			}
+			if secs := elapsedOf(rep, name); secs > stubTimeLimit.Seconds() {
+				t.Errorf("%s took %.1fs to fail on the stub; red must come fast (at most %v): "+
+					"a stub must fail at once, or at a harness wait, never at a call's fail-safe", name, secs, stubTimeLimit)
+			}
 		case "":
 			t.Errorf("%s did not run against the stub: did an earlier test panic or hang?\n%s", name, rep.Output)
 		default:
 			t.Errorf("%s got %q on the untouched stub, want fail: it does not check the learner's work", name, outcomes[name])
 		}
 	}
+}
+
+// stubTimeLimit bounds how long a test may take to fail on the stub.
+const stubTimeLimit = 5 * time.Second
+
+// elapsedOf is how long the top-level test name took, in seconds.
+func elapsedOf(rep *gotest.Report, name string) float64 {
+	for _, res := range rep.Tests {
+		if res.Name == name {
+			return res.Elapsed
+		}
+	}
+	return 0
 }
 
 // outputOf gathers what a test and its subtests printed.
