@@ -288,9 +288,8 @@ func (w *Workbook) verifyCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !p.bools["json"] {
-		fmt.Fprintln(w.Out, "Running the tests of every lesson...")
-	}
+	w.quiet = p.bools["json"]
+	w.note("Running the tests of every lesson...\n")
 	results, err := w.runLessons(ctx, all)
 	if err != nil {
 		return err

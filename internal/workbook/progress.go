@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -32,30 +33,75 @@ func (w *Workbook) runLesson(ctx context.Context, l lessons.Lesson) (LessonResul
 // slowest lesson package, -race on a busy 2-core laptop included.
 const testTimeout = "2m"
 
-// runLessons runs the tests of the given lessons in one `go test` and sorts
-// the results per lesson. There is no -count=1: go test's cache answers at
-// once for a lesson whose files (and the files its tests read) are unchanged,
-// so only the lesson being edited really runs.
+// runLessons runs the tests of the given lessons and sorts the results per
+// lesson: one `go test` for the lessons whose README asks for -race, one
+// for the others. There is no -count=1: go test's cache answers at once for
+// a lesson whose files (and the files its tests read) are unchanged, so only
+// the lesson being edited really runs.
 func (w *Workbook) runLessons(ctx context.Context, ls []lessons.Lesson) ([]LessonResult, error) {
-	args := []string{"-timeout=" + testTimeout}
-	for _, l := range ls {
-		args = append(args, l.Package()+"/")
-	}
-	rep, err := gotest.Run(ctx, w.Root, args...)
-	if err != nil {
-		return nil, fmt.Errorf("running go test: %w", err)
-	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
+	var reports [2]*gotest.Report // without -race, with
+	for i, flags := range [][]string{{"-timeout=" + testTimeout}, {"-timeout=" + testTimeout, "-race"}} {
+		var pkgs []string
+		for _, l := range ls {
+			if w.race(ctx, l) == (i == 1) {
+				pkgs = append(pkgs, l.Package()+"/")
+			}
+		}
+		if len(pkgs) == 0 {
+			continue
+		}
+		if i == 1 && !w.loadState().RaceBuilt {
+			w.note("Compiling with the race detector; the first time takes a minute.\n")
+		}
+		rep, err := gotest.Run(ctx, w.Root, append(flags, pkgs...)...)
+		if err != nil {
+			return nil, fmt.Errorf("running go test: %w", err)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		reports[i] = rep
 	}
 	results := make([]LessonResult, len(ls))
 	for i, l := range ls {
-		results[i] = collect(l, rep)
+		if w.race(ctx, l) {
+			results[i] = collect(l, reports[1])
+		} else {
+			results[i] = collect(l, reports[0])
+		}
 	}
-	if err := w.saveProgress(results); err != nil {
-		fmt.Fprintf(w.Out, "(could not save progress in %s: %v)\n", statePath, err)
+	if err := w.saveProgress(results, reports[1] != nil); err != nil {
+		w.note("(could not save progress in %s: %v)\n", statePath, err)
 	}
 	return results, nil
+}
+
+// race reports whether lesson l runs with -race: its README asks for it
+// (a concurrency lesson, where a data race must not pass for done) and this
+// Go can build with it. -race needs cgo, and `go env CGO_ENABLED` says 0
+// where no C compiler was found; the learner is told once.
+func (w *Workbook) race(ctx context.Context, l lessons.Lesson) bool {
+	if !l.Meta.Race {
+		return false
+	}
+	if w.cgo == nil {
+		out, err := exec.CommandContext(ctx, "go", "env", "CGO_ENABLED").Output()
+		cgo := err == nil && strings.TrimSpace(string(out)) == "1"
+		w.cgo = &cgo
+	}
+	if !*w.cgo && !w.raceWarned {
+		w.raceWarned = true
+		w.note("Lesson %s asks for go test -race, but the race detector needs cgo, which is off here (no C compiler?): its tests run without it, and data races cannot be caught here.\n", l.ID)
+	}
+	return *w.cgo
+}
+
+// note prints a remark about the run itself, except under verify --json,
+// whose output must be only the JSON document.
+func (w *Workbook) note(format string, args ...any) {
+	if !w.quiet {
+		fmt.Fprintf(w.Out, format, args...)
+	}
 }
 
 // --- the state file -------------------------------------------------------
@@ -70,6 +116,9 @@ type state struct {
 	Lessons map[string]cachedLesson `json:"lessons"`
 	// Hints counts the hints shown, per lesson, for its current task.
 	Hints map[string]hintsShown `json:"hints"`
+	// RaceBuilt: a run with -race has been made, so the slow first compile
+	// of the race detector's packages is in go's build cache.
+	RaceBuilt bool `json:"race_built,omitempty"`
 }
 
 type cachedLesson struct {
@@ -111,8 +160,9 @@ func (w *Workbook) saveState(s state) error {
 	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
-func (w *Workbook) saveProgress(results []LessonResult) error {
+func (w *Workbook) saveProgress(results []LessonResult, raced bool) error {
 	s := w.loadState()
+	s.RaceBuilt = s.RaceBuilt || raced
 	for _, r := range results {
 		s.Lessons[r.Lesson.ID] = cachedLesson{
 			Fingerprint: w.fingerprint(r.Lesson),

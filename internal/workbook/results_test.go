@@ -14,14 +14,16 @@ import (
 	"github.com/grpc-workbook/streaming/internal/lessons"
 )
 
-// fixtureLesson is lesson 01 of the fixture: TestAlpha_Add (Task 1), then
-// TestAlpha_Greet (Task 2).
-func fixtureLesson(t *testing.T) lessons.Lesson {
+// fixtureLessons are the fixture's lessons: 01-alpha with TestAlpha_Add
+// (Task 1) and TestAlpha_Greet (Task 2); 02-beta, whose README asks for -race.
+func fixtureLessons(t *testing.T) []lessons.Lesson {
 	t.Helper()
 	all, err := lessons.Discover("testdata/fixture")
 	require.NoError(t, err)
-	return all[0]
+	return all
 }
+
+func fixtureLesson(t *testing.T) lessons.Lesson { return fixtureLessons(t)[0] }
 
 // stream writes a canned `go test -json` run of the fixture's lesson 01:
 // each step is {action, test, output}.
@@ -115,4 +117,52 @@ func Greet(name string) string { return "" }
 	assert.Equal(t, "not run", r.Tests[1].Outcome)
 	assert.Contains(t, r.Tests[1].Output, "did not run because TestAlpha_Add crashed")
 	assert.NotContains(t, r.Tests[1].Output, "an earlier test panicked")
+}
+
+// racyDouble is a right answer with a data race: only -race tells.
+const racyDouble = `package beta
+
+func Double(n int) int {
+	var sum int
+	done := make(chan bool)
+	go func() { sum += n; done <- true }()
+	sum += n
+	<-done
+	return sum
+}
+`
+
+func TestRace_LessonAsksForIt_DataRaceFails_FirstCompileAnnounced(t *testing.T) {
+	t.Parallel()
+	w, out, root := fixture(t, "")
+	require.NoError(t, os.WriteFile(filepath.Join(root, "lessons/02-beta/beta.go"), []byte(racyDouble), 0o644))
+	beta := fixtureLessons(t)[1]
+	require.True(t, beta.Meta.Race, "the fixture's README asks for go test -race")
+
+	r, err := w.runLesson(t.Context(), beta)
+	require.NoError(t, err)
+	assert.False(t, r.Done, "a data race must not pass for done")
+	assert.Contains(t, r.Tests[0].Output, "DATA RACE")
+	assert.Contains(t, out.Take(), "Compiling with the race detector; the first time takes a minute.")
+
+	_, err = w.runLesson(t.Context(), beta)
+	require.NoError(t, err)
+	assert.NotContains(t, out.Take(), "Compiling with the race detector", "said once: the race build is cached now")
+}
+
+func TestRace_NoCgo_RunsWithout_SaysSoOnce(t *testing.T) {
+	t.Parallel()
+	w, out, root := fixture(t, "")
+	require.NoError(t, os.WriteFile(filepath.Join(root, "lessons/02-beta/beta.go"), []byte(racyDouble), 0o644))
+	noCgo := false
+	w.cgo = &noCgo
+
+	for range 2 {
+		results, err := w.runLessons(t.Context(), fixtureLessons(t))
+		require.NoError(t, err)
+		assert.True(t, results[1].Done, "without -race the racy answer passes")
+	}
+	got := out.String()
+	assert.NotContains(t, got, "Compiling with the race detector")
+	assert.Equal(t, 1, strings.Count(got, "data races cannot be caught here"), "said once, not on every run:\n%s", got)
 }

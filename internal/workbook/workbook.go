@@ -39,7 +39,10 @@ type Workbook struct {
 	// finish saving before it re-runs. Zero re-runs at once.
 	Debounce time.Duration
 
-	in *bufio.Reader
+	in         *bufio.Reader
+	cgo        *bool // `go env CGO_ENABLED` is 1; nil until a lesson asks for -race
+	raceWarned bool  // the learner was told that -race cannot run here
+	quiet      bool  // verify --json: print nothing but the JSON
 	// The package's tests set these: the clock of `watch --poll`, which they
 	// tick by hand, and a call after each run that watch draws.
 	pollTicks <-chan time.Time
