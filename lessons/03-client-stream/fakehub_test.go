@@ -3,7 +3,6 @@ package clientstream_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 	"testing"
@@ -16,13 +15,17 @@ import (
 	"github.com/grpc-workbook/streaming/lessons/03-client-stream/sensorpb"
 )
 
-// fakeHub is the test's own Hub, so that the client tests (Tasks 3 and 4)
-// depend on your client code alone. Its summary has only Count and Sum.
+// The client tests (Tasks 3 and 4) talk to a hub of the test's own, so they
+// depend on your client code alone, through a HubClient that watches how your
+// code uses the Upload stream.
+
+// fakeHub is the test's Hub. Its summary has only Count and Sum.
 type fakeHub struct {
 	sensorpb.UnimplementedHubServer
 
-	rejectAt int64 // reject the reading at this position (from 1) with InvalidArgument; 0 never
-	stall    bool  // read nothing and wait for the call to end, like a hub that is far too slow
+	rejectAt   int64 // reject the reading at this position (from 1) with InvalidArgument; 0: never
+	replyAfter int64 // answer OK after this many readings, without reading the rest; 0: never
+	stall      bool  // read nothing and wait for the call to end, like a hub that is far too slow
 
 	mu  sync.Mutex
 	got []int64 // the values of the readings it accepted, in order
@@ -35,6 +38,9 @@ func (h *fakeHub) Upload(stream sensorpb.Hub_UploadServer) error {
 	}
 	summary := &sensorpb.Summary{}
 	for {
+		if summary.Count == h.replyAfter && h.replyAfter > 0 {
+			return stream.SendAndClose(summary)
+		}
 		r, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			return stream.SendAndClose(summary)
@@ -60,20 +66,26 @@ func (h *fakeHub) received() []int64 {
 	return append([]int64(nil), h.got...)
 }
 
-// spyHub is a HubClient that wraps the real one to watch how your code uses
-// the Upload stream: how often it calls Send and CloseAndRecv, and in what
-// order.
+// spyHub is a HubClient that wraps a real one to watch how your code uses
+// the Upload stream: how often it calls Send and CloseAndRecv, and whether it
+// goes on sending after Send failed. Your code calls it on its own goroutine
+// (harness.Call), so it reports problems with t.Errorf, never t.Fatal.
 type spyHub struct {
 	sensorpb.HubClient
+	t *testing.T
 
-	t   *testing.T
-	srv *harness.Server
-	// eofAfter makes every Send after the first eofAfter ones return io.EOF,
-	// as a real Send does once the hub has ended the call. The spy first
-	// waits for the hub's handler to return, so the status is on its way.
-	// 0 leaves Send alone.
+	// eofAfter makes every Send after the first eofAfter ones return io.EOF
+	// without sending, as a real Send does once the hub has ended the call
+	// (a real one may still return nil for a while: the spy takes that luck
+	// out). 0 leaves Send alone.
 	eofAfter int
+	// maxMessageBytes, if not 0, limits the call's messages to that many
+	// bytes (grpc.MaxCallSendMsgSize), so that gRPC's own Send refuses a
+	// larger reading with codes.ResourceExhausted: an error the client
+	// makes itself.
+	maxMessageBytes int
 
+	mu      sync.Mutex
 	uploads []*spyUpload // one per Upload call
 }
 
@@ -82,95 +94,117 @@ type spyUpload struct {
 	sensorpb.Hub_UploadClient
 	hub *spyHub
 
-	sends         int  // calls to Send
-	closeAndRecvs int  // calls to CloseAndRecv
-	eofReturned   bool // Send has returned io.EOF
-	sendsAfterEOF int  // calls to Send after it returned io.EOF
+	sends          int   // calls to Send
+	closeAndRecvs  int   // calls to CloseAndRecv
+	sendErr        error // the first error Send returned
+	sendsAfterFail int   // calls to Send after it had returned an error
 }
 
 // startFakeHub serves hub in memory and returns a spying client for it.
 func startFakeHub(t *testing.T, hub *fakeHub) *spyHub {
 	t.Helper()
 	srv := harness.Start(t, func(s *grpc.Server) { sensorpb.RegisterHubServer(s, hub) })
-	return &spyHub{HubClient: sensorpb.NewHubClient(srv.Conn), t: t, srv: srv}
+	return &spyHub{HubClient: sensorpb.NewHubClient(srv.Conn), t: t}
 }
 
 func (c *spyHub) Upload(ctx context.Context, opts ...grpc.CallOption) (sensorpb.Hub_UploadClient, error) {
 	if _, ok := ctx.Deadline(); !ok {
-		// Every test passes a context with a deadline; without one, a stuck
-		// upload would hang the test instead of failing it.
-		c.t.Errorf("Upload was called with a context that has no deadline: pass on the ctx you were given, so the "+
-			"caller's deadline and cancel reach the call; see README.md, %q", task3)
-		return nil, status.Error(codes.FailedPrecondition, "the test refused an Upload call without the caller's context")
+		// Every test passes a context with a deadline. One without is not
+		// the caller's: its cancel and deadline would never reach the call.
+		c.t.Errorf("Upload was called with a context that has no deadline, so it is not the one the caller passed " +
+			"in: call client.Upload(ctx) with the ctx you were given, so that the caller can cancel the upload")
+		return nil, status.Error(codes.FailedPrecondition, "the test refused an Upload call that ignores the caller's context")
+	}
+	if c.maxMessageBytes > 0 {
+		opts = append(opts, grpc.MaxCallSendMsgSize(c.maxMessageBytes))
 	}
 	stream, err := c.HubClient.Upload(ctx, opts...)
 	if err != nil {
 		return nil, err
 	}
 	u := &spyUpload{Hub_UploadClient: stream, hub: c}
+	c.mu.Lock()
 	c.uploads = append(c.uploads, u)
+	c.mu.Unlock()
 	return u, nil
 }
 
 func (u *spyUpload) Send(r *sensorpb.Reading) error {
+	u.hub.mu.Lock()
 	u.sends++
-	if u.hub.eofAfter == 0 || u.sends <= u.hub.eofAfter {
-		return u.Hub_UploadClient.Send(r)
+	n, failed := u.sends, u.sendErr != nil
+	if failed {
+		u.sendsAfterFail++
 	}
-	if u.eofReturned {
-		u.sendsAfterEOF++
-		return io.EOF
+	u.hub.mu.Unlock()
+
+	var err error
+	if u.hub.eofAfter > 0 && n > u.hub.eofAfter {
+		err = io.EOF
+	} else {
+		err = u.Hub_UploadClient.Send(r)
 	}
-	u.hub.srv.HandlerReturned(u.hub.t, "Upload")
-	u.eofReturned = true
-	return io.EOF
+	if err != nil && !failed {
+		u.hub.mu.Lock()
+		u.sendErr = err
+		u.hub.mu.Unlock()
+	}
+	return err
 }
 
 func (u *spyUpload) CloseAndRecv() (*sensorpb.Summary, error) {
+	u.hub.mu.Lock()
 	u.closeAndRecvs++
+	u.hub.mu.Unlock()
 	return u.Hub_UploadClient.CloseAndRecv()
 }
 
 // only returns the one Upload stream the code under test opened.
-func (c *spyHub) only(see string) *spyUpload {
+func (c *spyHub) only() *spyUpload {
 	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if len(c.uploads) != 1 {
-		c.t.Fatalf("got %d Upload calls, want 1: one upload is one call; see README.md, %q", len(c.uploads), see)
+		c.t.Fatalf("your code made %d Upload calls, want 1: one upload is one call", len(c.uploads))
 	}
 	return c.uploads[0]
 }
 
 // assertClosedOnce checks that CloseAndRecv was called exactly once.
-func (u *spyUpload) assertClosedOnce(see string) {
+func (u *spyUpload) assertClosedOnce() {
 	u.hub.t.Helper()
+	u.hub.mu.Lock()
+	defer u.hub.mu.Unlock()
 	if u.closeAndRecvs != 1 {
-		u.hub.t.Errorf("CloseAndRecv was called %d times, want exactly 1: it half-closes the stream and "+
-			"collects the one reply or the status, and grpc-go says to call it once and only once; see README.md, %q",
-			u.closeAndRecvs, see)
+		u.hub.t.Errorf("CloseAndRecv was called %d times, want exactly 1: it half-closes the stream and collects "+
+			"the one reply or the status, and grpc-go says to call it once and only once", u.closeAndRecvs)
 	}
 }
 
-// callSafely runs f and turns a panic into an error, so a crash in the code
-// under test fails one test instead of the whole package.
-func callSafely(f func() error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = panicError{p}
-		}
-	}()
-	return f()
+// assertClosedAtMostOnce is assertClosedOnce for a stream that Send has
+// already ended: calling CloseAndRecv then is not needed, but harmless once.
+func (u *spyUpload) assertClosedAtMostOnce() {
+	u.hub.t.Helper()
+	u.hub.mu.Lock()
+	defer u.hub.mu.Unlock()
+	if u.closeAndRecvs > 1 {
+		u.hub.t.Errorf("CloseAndRecv was called %d times, want at most 1: grpc-go says to call it once and only once",
+			u.closeAndRecvs)
+	}
 }
 
-type panicError struct{ value any }
-
-func (p panicError) Error() string { return fmt.Sprint("panic: ", p.value) }
-
-// requireNotEOF stops the test if the code under test passed on Send's
-// io.EOF instead of the status behind it.
-func requireNotEOF(t *testing.T, err error, call, see string) {
-	t.Helper()
-	if errors.Is(err, io.EOF) {
-		t.Fatalf("%s: got io.EOF. Send returns io.EOF when the hub has ended the call; it says nothing about why. "+
-			"Call CloseAndRecv (once) and return its status instead: see README.md, %q.", call, see)
+// assertStoppedSending checks that Send was never called again after it
+// returned an error.
+func (u *spyUpload) assertStoppedSending() {
+	u.hub.t.Helper()
+	u.hub.mu.Lock()
+	defer u.hub.mu.Unlock()
+	if u.sendErr == nil {
+		u.hub.t.Errorf("Send never returned an error, but the test made it fail: does your code call Send?")
+		return
+	}
+	if u.sendsAfterFail > 0 {
+		u.hub.t.Errorf("Send returned %s, and your code called it %d more times: a failed Send has ended the "+
+			"stream, so stop sending", harness.Describe(u.sendErr), u.sendsAfterFail)
 	}
 }

@@ -3,11 +3,7 @@ package clientstream_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/grpc-workbook/streaming/internal/harness"
 )
 
-// TestMain fails the package if any goroutine outlives the tests: a handler
-// still waiting on Recv, or a stream nobody finished.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { harness.Main(m) }

@@ -1,141 +1,137 @@
 package clientstream_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/prototext"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/grpc-workbook/streaming/internal/harness"
 	clientstream "github.com/grpc-workbook/streaming/lessons/03-client-stream"
 	"github.com/grpc-workbook/streaming/lessons/03-client-stream/sensorpb"
 )
 
-const (
-	task1 = "Task 1: Summarise an upload"
-	task2 = "Task 2: Reject a bad reading"
-)
-
-// startHub serves your Server in memory and returns a client for it.
-func startHub(t *testing.T) (sensorpb.HubClient, *harness.Server, *clientstream.Server) {
-	t.Helper()
-	hub := clientstream.NewServer()
-	srv := harness.Start(t, func(s *grpc.Server) { sensorpb.RegisterHubServer(s, hub) })
-	return sensorpb.NewHubClient(srv.Conn), srv, hub
-}
-
-// uploadValues sends values to the hub as one Upload call and returns its
-// outcome. It ignores Send's errors on purpose: this test only needs the final
-// status, which CloseAndRecv reports. Task 3 shows how a real client should
-// treat them.
-func uploadValues(t *testing.T, client sensorpb.HubClient, values ...int64) (*sensorpb.Summary, error) {
-	t.Helper()
-	stream, err := client.Upload(harness.Context(t))
-	harness.RequireOK(t, err, "starting an Upload call", task1)
-	for _, v := range values {
-		_ = stream.Send(&sensorpb.Reading{Decicelsius: v})
-	}
-	return stream.CloseAndRecv()
-}
-
-// requireReplied stops the test unless an Upload call succeeded. A handler
-// that returns nil without SendAndClose gets its own explanation.
-func requireReplied(t *testing.T, err error, call, see string) {
-	t.Helper()
-	if s := status.Convert(err); err != nil && s.Code() == codes.Internal {
-		t.Fatalf("%s: got codes.Internal (%q), want a reply.\nThe handler returned without sending one. A client-streaming "+
-			"handler ends with `return stream.SendAndClose(reply)` once Recv says io.EOF: see README.md, %q.", call, s.Message(), see)
-	}
-	harness.RequireOK(t, err, call, see)
-}
-
+// TestClientStream_Upload_SummarisesEveryReading uploads days whose right
+// summary a shortcut gets wrong: Min and Max start from the first reading,
+// and 0 is a reading like any other, never "not set yet".
 func TestClientStream_Upload_SummarisesEveryReading(t *testing.T) {
-	harness.See(t, task1)
-	client, _, _ := startHub(t)
+	h := startHub(t)
 	cases := []struct {
 		desc   string
 		values []int64
 		want   *sensorpb.Summary
 	}{
-		// Warm: every reading is above 0, so a min that starts at 0 is wrong.
-		{"a warm afternoon", []int64{215, 240, 198, 231},
-			&sensorpb.Summary{Count: 4, Sum: 884, Min: 198, Max: 240}},
-		// Cold: every reading is below 0, so a max that starts at 0 is wrong.
-		{"a cold night", []int64{-35, -120, -87},
-			&sensorpb.Summary{Count: 3, Sum: -242, Min: -120, Max: -35}},
-		{"a single reading", []int64{42},
-			&sensorpb.Summary{Count: 1, Sum: 42, Min: 42, Max: 42}},
-		{"a day that crosses zero", []int64{-12, 0, 37, -40, 51},
-			&sensorpb.Summary{Count: 5, Sum: 36, Min: -40, Max: 51}},
+		// Every reading above 0: a Min that starts at 0 stays 0.
+		{"a warm afternoon", []int64{215, 240, 198, 231}, &sensorpb.Summary{Count: 4, Sum: 884, Min: 198, Max: 240}},
+		// Every reading below 0: a Max that starts at 0 stays 0.
+		{"a cold night", []int64{-35, -120, -87}, &sensorpb.Summary{Count: 3, Sum: -242, Min: -120, Max: -35}},
+		{"a single reading", []int64{42}, &sensorpb.Summary{Count: 1, Sum: 42, Min: 42, Max: 42}},
+		{"a day that crosses zero", []int64{-12, 0, 37, -40, 51}, &sensorpb.Summary{Count: 5, Sum: 36, Min: -40, Max: 51}},
+		// A Min of 0 is the lowest reading, not "no Min yet".
+		{"a day that starts at zero", []int64{0, 12, 7}, &sensorpb.Summary{Count: 3, Sum: 19, Min: 0, Max: 12}},
+		// A Max of 0 is the highest reading, not "no Max yet".
+		{"a day that never gets above zero", []int64{0, -5, -3}, &sensorpb.Summary{Count: 3, Sum: -8, Min: -5, Max: 0}},
+		// Readings of 0 count.
+		{"a day at exactly zero", []int64{0, 0, 0}, &sensorpb.Summary{Count: 3}},
+		// A Sum of 0 is not "no readings yet".
+		{"a day whose sum comes back to zero", []int64{10, -10, 4}, &sensorpb.Summary{Count: 3, Sum: 4, Min: -10, Max: 10}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
-			got, err := uploadValues(t, client, tc.values...)
-			requireReplied(t, err, "Upload of "+tc.desc, task1)
-			assertSummary(t, tc.want, got, fmt.Sprintf("Upload of %v", tc.values), task1)
+			got, err := uploadValues(t, h.client, tc.values...)
+			requireReplied(t, err, fmt.Sprintf("Upload of %v", tc.values))
+			assertSummary(t, tc.want, got, fmt.Sprintf("Upload of %v", tc.values))
 		})
 	}
 }
 
+// TestClientStream_Upload_NoReadings_EmptySummary uploads nothing: that is a
+// valid upload, answered with an all-zero summary (Count 0 says there was
+// nothing to summarise) and status OK.
 func TestClientStream_Upload_NoReadings_EmptySummary(t *testing.T) {
-	harness.See(t, task1)
-	client, srv, _ := startHub(t)
+	h := startHub(t)
 
-	got, err := uploadValues(t, client) // CloseAndRecv straight away
-	requireReplied(t, err, "Upload with no readings", task1)
-	assertSummary(t, &sensorpb.Summary{}, got, "Upload with no readings", task1)
-	handler := srv.HandlerReturned(t, "Upload")
-	harness.AssertCode(t, handler.Err, codes.OK, "the Upload handler's returned error after SendAndClose", task1)
+	got, err := uploadValues(t, h.client) // CloseAndRecv straight away
+	requireReplied(t, err, "Upload of no readings")
+	assertSummary(t, &sensorpb.Summary{}, got, "Upload of no readings")
+	handler := h.srv.HandlerReturned(t, "Upload")
+	harness.AssertCode(t, handler.Err, codes.OK, "what the Upload handler returned after SendAndClose")
 }
 
+// TestClientStream_Upload_ClientCancels_HandlerReturnsCanceled is the
+// station hanging up halfway: the handler's Recv fails with Canceled, and the
+// handler returns that error as it is. There is nobody left to send a
+// summary to.
+func TestClientStream_Upload_ClientCancels_HandlerReturnsCanceled(t *testing.T) {
+	h := startHub(t)
+
+	ctx, cancel := context.WithCancel(harness.Context(t))
+	defer cancel()
+	stream, err := h.client.Upload(ctx)
+	harness.RequireOK(t, err, "starting an Upload call")
+	sendValues(stream, 215, 240)
+	h.waitUntilRead(t, "Upload", 2)
+	cancel()
+
+	err = harness.Wait(t, h.returned, "the Upload handler to return after the station cancelled")
+	harness.AssertCode(t, err, codes.Canceled,
+		"what the Upload handler returned after the station cancelled (return the error Recv gave you)")
+}
+
+// TestClientStream_Upload_OutOfRange_InvalidArgumentNamesReading sends a bad
+// reading and more after it, without finishing the upload. The handler must
+// end the call at once, with InvalidArgument naming the reading by its
+// position (from 1) and its value.
 func TestClientStream_Upload_OutOfRange_InvalidArgumentNamesReading(t *testing.T) {
-	harness.See(t, task2)
-	client, srv, _ := startHub(t)
+	h := startHub(t)
 	cases := []struct {
 		desc     string
 		values   []int64
-		position string // how the status message must name the bad reading
+		position int
 	}{
-		{"the third reading is too hot", []int64{215, 230, clientstream.MaxDecicelsius + 1, 220}, "reading 3"},
-		{"the first reading is too cold", []int64{clientstream.MinDecicelsius - 1, 20}, "reading 1"},
+		{"the third reading is too hot", []int64{215, 230, clientstream.MaxDecicelsius + 1, 220}, 3},
+		{"the first reading is too cold", []int64{clientstream.MinDecicelsius - 1, 20}, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
-			_, err := uploadValues(t, client, tc.values...)
-			harness.RequireCode(t, err, codes.InvalidArgument, "Upload where "+tc.desc, task2)
-			assert.Contains(t, status.Convert(err).Message(), tc.position,
-				"the status message should say which reading was wrong, counting from 1: see README.md, %q", task2)
+			stream, err := h.client.Upload(harness.Context(t))
+			harness.RequireOK(t, err, "starting an Upload call")
+			sendValues(stream, tc.values...) // and no CloseAndRecv yet: the station is still sending
 
-			handler := srv.HandlerReturned(t, "Upload")
-			harness.AssertCode(t, handler.Err, codes.InvalidArgument, "the Upload handler's returned error", task2)
+			handlerErr := harness.Wait(t, h.returned,
+				"the Upload handler to return as soon as it read the bad reading (the station has not finished sending)")
+			harness.AssertCode(t, handlerErr, codes.InvalidArgument, "what the Upload handler returned")
+
+			_, err = stream.CloseAndRecv()
+			harness.RequireCode(t, err, codes.InvalidArgument, fmt.Sprintf("Upload of %v", tc.values))
+			bad := tc.values[tc.position-1]
+			msg := status.Convert(err).Message()
+			assert.Contains(t, msg, fmt.Sprintf("reading %d", tc.position),
+				"the status message should say which reading was wrong, counting from 1")
+			assert.Contains(t, msg, fmt.Sprint(bad), "the status message should say what the bad value was")
 		})
 	}
-	t.Run("the limits themselves are allowed", func(t *testing.T) {
-		got, err := uploadValues(t, client, clientstream.MinDecicelsius, clientstream.MaxDecicelsius)
-		requireReplied(t, err, "Upload of exactly MinDecicelsius and MaxDecicelsius", task2)
-		assert.Equal(t, int64(2), got.GetCount(), "both readings at the limits should count: see README.md, %q", task2)
-	})
 }
 
-// assertSummary compares two summaries as protobuf messages.
-func assertSummary(t *testing.T, want, got *sensorpb.Summary, call, see string) bool {
-	t.Helper()
-	if proto.Equal(want, got) {
-		return true
+// TestClientStream_Upload_Limits_AcceptedAtTheLimitRejectedOnePast checks
+// both sides of both limits: the limits themselves are readings the sensor
+// can make, one past them is not.
+func TestClientStream_Upload_Limits_AcceptedAtTheLimitRejectedOnePast(t *testing.T) {
+	h := startHub(t)
+	for _, v := range []int64{clientstream.MinDecicelsius, clientstream.MaxDecicelsius} {
+		t.Run(fmt.Sprintf("%d is accepted", v), func(t *testing.T) {
+			got, err := uploadValues(t, h.client, v)
+			requireReplied(t, err, fmt.Sprintf("Upload of %d", v))
+			assertSummary(t, &sensorpb.Summary{Count: 1, Sum: v, Min: v, Max: v}, got, fmt.Sprintf("Upload of %d", v))
+		})
 	}
-	t.Errorf("%s: got summary {%s}, want {%s}: see README.md, %q", call, text(got), text(want), see)
-	return false
-}
-
-// text renders a message on one line; a nil message shows as "nil".
-func text(m proto.Message) string {
-	if m == nil || !m.ProtoReflect().IsValid() {
-		return "nil"
+	for _, v := range []int64{clientstream.MinDecicelsius - 1, clientstream.MaxDecicelsius + 1} {
+		t.Run(fmt.Sprintf("%d is rejected", v), func(t *testing.T) {
+			_, err := uploadValues(t, h.client, v)
+			harness.AssertCode(t, err, codes.InvalidArgument, fmt.Sprintf("Upload of %d", v))
+		})
 	}
-	return prototext.MarshalOptions{}.Format(m)
 }
