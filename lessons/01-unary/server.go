@@ -24,6 +24,10 @@ const MaxNameLength = 64
 // does not define answers codes.Unimplemented, and Server keeps compiling when
 // the .proto gains a method. Embedding by value (not a pointer) means there is
 // no nil pointer to forget to set.
+//
+// gRPC runs every call's handler on a goroutine of its own, so a Server is
+// used by many goroutines at once: greeted is read and written only under mu,
+// through remember and forget.
 type Server struct {
 	greeterpb.UnimplementedGreeterServer
 
@@ -34,6 +38,7 @@ type Server struct {
 }
 
 // NewServer returns a Greeter whose AwaitGuest takes guests from arrivals.
+// Closing arrivals closes the desk.
 func NewServer(arrivals <-chan string) *Server {
 	return &Server{arrivals: arrivals, greeted: map[string]bool{}}
 }
@@ -63,19 +68,25 @@ func (s *Server) forget(name string) error {
 
 // SayHello greets the guest by name ("Hello, Ada!") and remembers them.
 func (s *Server) SayHello(ctx context.Context, req *greeterpb.HelloRequest) (*greeterpb.HelloReply, error) {
-	// TODO(lesson 01): Task 2. Greet req's guest and remember them.
-	// TODO(lesson 01): Task 3. Reject an empty or too-long name first.
-	return nil, status.Error(codes.Unimplemented, "SayHello is not implemented yet (lesson 01, tasks 2 and 3)")
+	// TODO(lesson 01): Task 2. Check the name with validateName first (until
+	// Task 3 it accepts every name), then remember the guest and greet them.
+	return nil, status.Error(codes.Unimplemented, "SayHello is not implemented yet (lesson 01, task 2)")
 }
 
-// validateName returns nil for a usable name, and otherwise a status error
-// with codes.InvalidArgument that tells the caller what to fix.
+// validateName returns nil for a usable name, and otherwise the error
+// invalidName makes, with a message that tells the caller what to fix.
 func validateName(name string) error {
-	// TODO(lesson 01): Task 3. Check for an empty name and for one longer than
-	// MaxNameLength characters.
-	// TODO(lesson 01): Task 6. Make each rejection carry an
-	// errdetails.BadRequest that names the field "name".
+	// TODO(lesson 01): Task 3. Reject an empty name, and one longer than
+	// MaxNameLength characters, each with invalidName("what to fix").
 	return nil
+}
+
+// invalidName is the error for a rejected name: codes.InvalidArgument with why
+// as its message, and in its details an errdetails.BadRequest that names the
+// field "name", so a program can tell which field to fix without parsing why.
+func invalidName(why string) error {
+	// TODO(lesson 01): Task 6. Add the errdetails.BadRequest to the status.
+	return status.Error(codes.InvalidArgument, why)
 }
 
 // SayGoodbye sees off a guest greeted earlier ("Goodbye, Ada!").
@@ -86,8 +97,11 @@ func (s *Server) SayGoodbye(ctx context.Context, req *greeterpb.GoodbyeRequest) 
 }
 
 // AwaitGuest waits for the next guest to arrive and greets them. It may wait
-// a long time, so it must stop as soon as its caller stops waiting.
+// a long time, so it must stop as soon as its caller stops waiting. Once
+// arrivals is closed the desk is closed: no guest will come, and AwaitGuest
+// answers codes.Unavailable.
 func (s *Server) AwaitGuest(ctx context.Context, req *greeterpb.AwaitGuestRequest) (*greeterpb.HelloReply, error) {
-	// TODO(lesson 01): Task 5. Wait for a name on s.arrivals, or for ctx to end.
+	// TODO(lesson 01): Task 5. Wait for a name on s.arrivals, or for ctx to
+	// end; answer codes.Unavailable if arrivals is closed.
 	return nil, status.Error(codes.Unimplemented, "AwaitGuest is not implemented yet (lesson 01, task 5)")
 }
