@@ -23,7 +23,8 @@ var ErrFinished = errors.New("clientstream: the upload is finished; no more Writ
 func UploadAll(ctx context.Context, client sensorpb.HubClient, readings iter.Seq[*sensorpb.Reading]) (*sensorpb.Summary, error) {
 	// TODO(lesson 03): Task 3. Start client.Upload(ctx), Send each reading,
 	// and end with CloseAndRecv, once. If Send returns io.EOF, stop sending:
-	// the real status comes from CloseAndRecv.
+	// the real status comes from CloseAndRecv. Any other error from Send is
+	// the status already.
 	return nil, status.Error(codes.Unimplemented, "UploadAll is not implemented yet (lesson 03, task 3)")
 }
 
@@ -44,11 +45,13 @@ func NewUploader(ctx context.Context, client sensorpb.HubClient) (*Uploader, err
 }
 
 // Write sends one reading. It returns nil when the reading was handed to
-// gRPC (not when the hub has read it), the status the call ended with when
-// the hub has ended it, and ErrFinished after the upload is over.
+// gRPC (not when the hub has read it); once the stream has ended, the status
+// the call ended with (or, if the hub ended it with OK, an error saying the
+// reading went nowhere); and ErrFinished after the upload is over.
 func (u *Uploader) Write(r *sensorpb.Reading) error {
 	// TODO(lesson 03): Task 4. Send r. On io.EOF, fetch the real status with
-	// CloseAndRecv (once) and return it.
+	// CloseAndRecv (once) and return it, or an error of your own if it is OK.
+	// On any other error, keep it as the outcome and return it.
 	return status.Error(codes.Unimplemented, "Uploader.Write is not implemented yet (lesson 03, task 4)")
 }
 

@@ -46,11 +46,11 @@ func (s *Server) Acked() []string {
 // Upload reads a station's readings until the station says it is done, then
 // answers with their summary.
 func (s *Server) Upload(stream sensorpb.Hub_UploadServer) error {
-	// TODO(lesson 03): Task 1. Recv readings until io.EOF, adding each to a
-	// Summary; then SendAndClose the summary and return.
-	// TODO(lesson 03): Task 2. Check each reading with checkReading before
-	// adding it.
-	return status.Error(codes.Unimplemented, "Upload is not implemented yet (lesson 03, tasks 1 and 2)")
+	// TODO(lesson 03): Task 1. Recv readings until io.EOF, passing each to
+	// checkReading (it accepts every reading until Task 2) and then to add;
+	// then SendAndClose the summary and return. Return any other error from
+	// Recv as it is.
+	return status.Error(codes.Unimplemented, "Upload is not implemented yet (lesson 03, task 1)")
 }
 
 // add counts value into summary.
@@ -77,7 +77,8 @@ func (s *Server) Ack(stream sensorpb.Hub_AckServer) error {
 
 // record adds taskID to the acknowledged tasks unless it is there already.
 // Acknowledgements may repeat: a station that is unsure whether an ack
-// arrived sends it again.
+// arrived sends it again. Each Ack call runs on its own goroutine, so record
+// is called concurrently, and holds s.mu.
 func (s *Server) record(taskID string) {
 	// TODO(lesson 03): Task 5. Append taskID to s.acked the first time only.
 }

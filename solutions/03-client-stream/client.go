@@ -28,19 +28,16 @@ func UploadAll(ctx context.Context, client sensorpb.HubClient, readings iter.Seq
 		return nil, err
 	}
 	for r := range readings {
-		err := stream.Send(r)
-		if err == nil {
-			continue
+		if err := stream.Send(r); err != nil {
+			if !errors.Is(err, io.EOF) {
+				// gRPC refused the message on this side (too large, say):
+				// that error is the status, and the stream is over.
+				return nil, err
+			}
+			// io.EOF: the stream has ended, by the hub's doing or by ctx.
+			// Stop sending; CloseAndRecv below says how it ended.
+			break
 		}
-		if !errors.Is(err, io.EOF) {
-			// An error the client made itself (a cancelled context, a
-			// message it could not encode) is the status, and it has
-			// already ended the stream.
-			return nil, err
-		}
-		// io.EOF: the hub ended the call, most likely by rejecting a
-		// reading. Stop sending; CloseAndRecv below says why.
-		break
 	}
 	// Once and only once: it half-closes the stream (the hub's Recv returns
 	// io.EOF) and waits for the reply or the status.
@@ -70,8 +67,9 @@ func NewUploader(ctx context.Context, client sensorpb.HubClient) (*Uploader, err
 }
 
 // Write sends one reading. It returns nil when the reading was handed to
-// gRPC (not when the hub has read it), the status the call ended with when
-// the hub has ended it, and ErrFinished after the upload is over.
+// gRPC (not when the hub has read it); once the stream has ended, the status
+// the call ended with (or, if the hub ended it with OK, an error saying the
+// reading went nowhere); and ErrFinished after the upload is over.
 func (u *Uploader) Write(r *sensorpb.Reading) error {
 	if u.finished {
 		// Sending after CloseSend is an error in gRPC too (codes.Internal,
@@ -83,8 +81,8 @@ func (u *Uploader) Write(r *sensorpb.Reading) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, io.EOF):
-		// The hub ended the stream. The reason is in the status, which only
-		// CloseAndRecv can tell: io.EOF itself says nothing.
+		// The stream has ended: the hub ended it, or ctx did. How it ended
+		// is in the status, which only CloseAndRecv can tell.
 		if _, err := u.finish(); err != nil {
 			return err
 		}

@@ -119,7 +119,8 @@ func (s *Server) Ack(stream sensorpb.Hub_AckServer) error {
 
 // record adds taskID to the acknowledged tasks unless it is there already.
 // Acknowledgements may repeat: a station that is unsure whether an ack
-// arrived sends it again.
+// arrived sends it again. Each Ack call runs on its own goroutine, so record
+// is called concurrently, and holds s.mu.
 func (s *Server) record(taskID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
