@@ -26,10 +26,12 @@ func ReadAll[T any](stream Receiver[T]) ([]*T, error) {
 }
 
 // FollowN follows the live log until it has n lines, then stops following
-// and returns them. It leaves nothing running behind it.
+// and returns them. If the live log ends first, it returns the lines it got
+// and io.ErrUnexpectedEOF; if the stream fails (or ctx ends), the lines it got
+// and the stream's status error. It leaves nothing running behind it.
 func FollowN(ctx context.Context, client logpb.LogServiceClient, n int) ([]*logpb.LogLine, error) {
-	// TODO(lesson 02): Task 5. Open Follow with a context you can cancel,
-	// receive n lines, then cancel and read to the first error.
+	// TODO(lesson 02): Task 5. Open Follow with a context you cancel on
+	// return, and receive until you have n lines or the stream ends.
 	return nil, errors.New("FollowN is not implemented yet (lesson 02, task 5)")
 }
 

@@ -1,11 +1,16 @@
 package serverstream_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/grpc-workbook/streaming/internal/harness"
 	serverstream "github.com/grpc-workbook/streaming/lessons/02-server-stream"
@@ -16,16 +21,13 @@ import (
 // ended (then the test fails, saying how it ended).
 func writeLive(t *testing.T, live chan<- string, text string, results <-chan received) {
 	t.Helper()
-	ctx := harness.Context(t)
 	select {
 	case live <- text:
 	case r := <-results:
-		if r.err != nil {
-			harness.RequireOK(t, r.err, "Follow, while the test was writing a line to the live log", task4)
-		}
-		t.Fatalf("Follow sent line %d:%q before anything was written to the live log; see README.md, %q", r.line.GetNumber(), r.line.GetText(), task4)
-	case <-ctx.Done():
-		t.Fatalf("nothing took the line %q from the live log within %v: Follow must read s.live; see README.md, %q", text, harness.FailSafe, task4)
+		harness.RequireOK(t, r.err, "Follow, while the test was writing a line to the live log")
+		t.Fatalf("Follow sent line %s before anything was written to the live log", show([]*logpb.LogLine{r.line}))
+	case <-harness.Timeout():
+		harness.Blocked(t, fmt.Sprintf("Follow to take the line %q from the live log (s.live)", text))
 	}
 }
 
@@ -33,38 +35,55 @@ func writeLive(t *testing.T, live chan<- string, text string, results <-chan rec
 func nextLine(t *testing.T, results <-chan received, what string) *logpb.LogLine {
 	t.Helper()
 	r := harness.Wait(t, results, what)
-	harness.RequireOK(t, r.err, what, task4)
+	harness.RequireOK(t, r.err, what)
 	return r.line
 }
 
+// Follow sends each line written to the live log as it comes, numbered from 1.
 func TestServerStream_Follow_SendsLiveLines(t *testing.T) {
-	harness.See(t, task4)
-	client, _, live := startLogs(t)
-	stream, _ := openFollow(t, harness.Context(t), client)
+	logs := startLogs(t)
+	stream, _ := openFollow(t, harness.Context(t), logs.client)
 	results := receiveInBackground(stream)
 
 	var got []*logpb.LogLine
 	for _, text := range []string{"GET /", "GET /favicon.ico"} {
-		writeLive(t, live, text, results)
+		writeLive(t, logs.live, text, results)
 		got = append(got, nextLine(t, results, "Follow to send the line just written to the live log"))
 	}
-	if diff := linesDiff(numbered("GET /", "GET /favicon.ico"), got); diff != "" {
-		t.Errorf("Follow: %s; see README.md, %q", diff, task4)
+	assertLines(t, numbered("GET /", "GET /favicon.ico"), got, "Follow")
+}
+
+// When the live log is closed, the log is over: Follow returns nil, and the
+// client's Recv sees io.EOF after the lines written before.
+func TestServerStream_Follow_LiveLogCloses_EndsWithOK(t *testing.T) {
+	logs := startLogs(t)
+	stream, _ := openFollow(t, harness.Context(t), logs.client)
+	results := receiveInBackground(stream)
+
+	writeLive(t, logs.live, "GET /", results)
+	nextLine(t, results, "Follow to send the line just written to the live log")
+	logs.endLive() // close(s.live): the live log is over
+
+	r := harness.Wait(t, results, "Follow to end its stream after the live log was closed")
+	if r.err == nil {
+		t.Fatalf("after the live log (s.live) was closed, Follow sent line %s: a receive from a closed channel gives the zero value at once; "+
+			"use text, ok := <-s.live and return nil when ok is false", show([]*logpb.LogLine{r.line}))
 	}
+	requireEOF(t, r.err, "Follow, after the live log was closed")
+	handler := logs.srv.HandlerReturned(t, "Follow")
+	harness.AssertCode(t, handler.Err, codes.OK, "what your Follow returned after the live log was closed")
 }
 
 // TestServerStream_Follow_ClientCancels_ServerStops cancels a Follow call
 // while the live log is quiet. The client drains Recv to its first error and
 // sees Canceled; the handler, waiting for a line that will not come, must
-// notice through its context and return.
+// notice through its context and return Canceled.
 func TestServerStream_Follow_ClientCancels_ServerStops(t *testing.T) {
-	harness.See(t, task4)
-	client, srv, live := startLogs(t)
-	failsafe := harness.Context(t)
-	stream, cancel := openFollow(t, failsafe, client)
+	logs := startLogs(t)
+	stream, cancel := openFollow(t, harness.Context(t), logs.client)
 	results := receiveInBackground(stream)
 
-	writeLive(t, live, "GET /", results)
+	writeLive(t, logs.live, "GET /", results)
 	nextLine(t, results, "Follow to send the line just written to the live log")
 	cancel() // the live log is quiet now: the handler is waiting for a line
 
@@ -74,26 +93,126 @@ func TestServerStream_Follow_ClientCancels_ServerStops(t *testing.T) {
 	for r := range results {
 		end = r.err
 	}
-	harness.AssertCode(t, end, codes.Canceled, "Follow, client side, after cancel()", task4)
+	harness.AssertCode(t, end, codes.Canceled, "Follow, client side, after cancel()")
 
-	handler := srv.HandlerReturnedPromptly(t, "Follow")
-	harness.RequireBeforeFailSafe(t, failsafe, "Follow returned", "it must watch stream.Context().Done() while it waits for a line", task4)
-	harness.AssertCode(t, handler.Err, codes.Canceled, "Follow handler's returned error after the client cancelled", task4)
+	handler := logs.srv.HandlerReturned(t, "Follow")
+	harness.AssertCode(t, handler.Err, codes.Canceled, "what your Follow returned after the client cancelled")
 }
 
+// A call whose deadline has passed: Follow returns DeadlineExceeded, the code
+// status.FromContextError gives for that context, not a Canceled of its own.
+// The test calls your Follow directly, on a fake stream whose context is
+// past its deadline.
+func TestServerStream_Follow_DeadlinePassed_DeadlineExceeded(t *testing.T) {
+	stream := newFakeStream(t, 0, nil, 0)
+	var stop context.CancelFunc
+	stream.ctx, stop = context.WithDeadline(stream.ctx, time.Now().Add(-time.Second))
+	defer stop()
+	server := serverstream.NewServer(storedLogs, make(chan string)) // a quiet live log
+
+	var err error
+	call := "Follow on a stream whose deadline has passed"
+	harness.Call(t, call, func() { err = server.Follow(&logpb.FollowRequest{}, stream) })
+
+	if !harness.AssertCode(t, err, codes.DeadlineExceeded, call) {
+		return
+	}
+	assert.Zero(t, stream.sendCalls(), "Send calls by Follow, with nothing written to the live log")
+}
+
+// A Send that fails ends Follow with Send's error, at once: it takes no more
+// lines from the live log. The test calls your Follow directly, on a fake
+// stream whose first Send fails, and offers it a second line.
+func TestServerStream_Follow_SendFails_ReturnsItsError(t *testing.T) {
+	broken := status.Error(codes.Unavailable, "the client has gone")
+	stream := newFakeStream(t, 1, broken, 0)
+	live := make(chan string)
+	server := serverstream.NewServer(storedLogs, live)
+	go func() { // the live log goes on: a Follow that ignored the failure takes the next line
+		for _, text := range []string{"GET /", "GET /about"} {
+			select {
+			case live <- text:
+			case <-t.Context().Done():
+				return
+			}
+		}
+	}()
+
+	var err error
+	call := "Follow on a stream whose first Send fails"
+	harness.Call(t, call, func() { err = server.Follow(&logpb.FollowRequest{}, stream) })
+
+	if !assertStreamError(t, broken, err, call, "Send") {
+		return
+	}
+	assert.Equal(t, 1, stream.sendCalls(), "Send calls by Follow: stop at the Send that failed")
+}
+
+// FollowN(ctx, client, 3) on a Follow that never ends: the first 3 lines, no
+// error, and the server's handler stops (with Canceled) because FollowN
+// cancelled the call when it returned.
 func TestServerStream_FollowN_CancelsTheStream(t *testing.T) {
-	harness.See(t, task5)
 	client, srv := startScripted(t, &scriptedLogs{}) // live is nil: Follow sends lines without end
 
-	failsafe := harness.Context(t)
-	got, err := serverstream.FollowN(failsafe, client, 3)
-	harness.RequireOK(t, err, "FollowN(ctx, client, 3) against a Follow that never ends", task5)
-	require.Len(t, got, 3, "FollowN(ctx, client, 3): got %s; see README.md, %q", show(got), task5)
-	for i, line := range got {
-		assert.Equal(t, int64(i+1), line.GetNumber(), "FollowN: line %d has the wrong number; see README.md, %q", i+1, task5)
-	}
+	var got []*logpb.LogLine
+	var err error
+	call := "FollowN(ctx, client, 3) on a Follow that never ends"
+	harness.Call(t, call, func() { got, err = serverstream.FollowN(harness.Context(t), client, 3) })
+	harness.RequireOK(t, err, call)
+	assertLines(t, numbered("tick", "tick", "tick"), got, call)
 
-	handler := srv.HandlerReturnedPromptly(t, "Follow")
-	harness.RequireBeforeFailSafe(t, failsafe, "the server's Follow stopped", "FollowN left its stream open; cancel the call's context before returning", task5)
-	harness.AssertCode(t, handler.Err, codes.Canceled, "the server's Follow after FollowN returned", task5)
+	handler := srv.HandlerReturned(t, "Follow")
+	harness.AssertCode(t, handler.Err, codes.Canceled,
+		"the server's Follow after FollowN returned (FollowN must cancel the call's context, or the stream lives on)")
+}
+
+// FollowN(ctx, client, 3) on a live log that ends with OK after 2 lines: the
+// 2 lines and io.ErrUnexpectedEOF, as io.ReadFull reports a short read.
+func TestServerStream_FollowN_LogEndsEarly_UnexpectedEOF(t *testing.T) {
+	want := numbered("GET /", "GET /about")
+	client, _ := startScripted(t, &scriptedLogs{live: closedLive(want...)})
+
+	var got []*logpb.LogLine
+	var err error
+	call := "FollowN(ctx, client, 3) on a live log that ends with OK after 2 lines"
+	harness.Call(t, call, func() { got, err = serverstream.FollowN(harness.Context(t), client, 3) })
+
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("%s: got %s, want io.ErrUnexpectedEOF: the stream ended with OK (io.EOF), but before the n lines FollowN promised", call, harness.Describe(err))
+	}
+	assertLines(t, want, got, call)
+}
+
+// FollowN(ctx, client, 3) on a stream that fails with Aborted after 1 line:
+// that line, and the stream's error as Recv returned it.
+func TestServerStream_FollowN_StreamFails_ReturnsLinesAndStatus(t *testing.T) {
+	want := numbered("GET /")
+	failure := status.Error(codes.Aborted, "log rotated")
+	client, _ := startScripted(t, &scriptedLogs{live: closedLive(want...), end: failure})
+
+	var got []*logpb.LogLine
+	var err error
+	call := "FollowN(ctx, client, 3) on a stream that fails with Aborted after 1 line"
+	harness.Call(t, call, func() { got, err = serverstream.FollowN(harness.Context(t), client, 3) })
+
+	assertStreamError(t, failure, err, call, "Recv")
+	assertLines(t, want, got, call)
+}
+
+// The caller cancels ctx while FollowN waits for a line: FollowN returns at
+// once, with the stream's Canceled. The call must be opened with a context
+// made from ctx, never from context.Background().
+func TestServerStream_FollowN_CallerCancels_ReturnsCanceled(t *testing.T) {
+	ctx, cancel := context.WithCancel(harness.Context(t))
+	defer cancel()
+	// A quiet live log; the server cancels the caller's ctx as soon as Follow starts.
+	client, _ := startScripted(t, &scriptedLogs{live: make(chan *logpb.LogLine), onFollow: cancel})
+
+	var got []*logpb.LogLine
+	var err error
+	call := "FollowN(ctx, client, 3), with ctx cancelled while it waits"
+	harness.Call(t, call, func() { got, err = serverstream.FollowN(ctx, client, 3) })
+
+	harness.AssertCode(t, err, codes.Canceled, call)
+	assert.Empty(t, got, "%s: lines returned, with none sent", call)
 }

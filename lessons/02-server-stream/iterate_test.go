@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -17,67 +16,83 @@ import (
 // the test instead of hanging it.
 const maxYields = 100
 
+// rangeAll ranges over All(stream) as a learner's loop would, and collects
+// what it yields.
+func rangeAll(t *testing.T, stream serverstream.Receiver[logpb.LogLine]) (lines []*logpb.LogLine, errs []error) {
+	t.Helper()
+	harness.Call(t, "for line, err := range All(stream)", func() {
+		for line, err := range serverstream.All(stream) {
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				lines = append(lines, line)
+			}
+			if len(lines)+len(errs) >= maxYields {
+				return
+			}
+		}
+	})
+	if len(lines)+len(errs) >= maxYields {
+		t.Fatalf("All yielded %d times on a stream of at most 3 lines: after io.EOF, or after yielding an error, return", maxYields)
+	}
+	return lines, errs
+}
+
+// Ranging over All on a stream of 3 lines that ends with OK: the 3 lines,
+// each with a nil error, and then the loop ends with no error.
 func TestServerStream_All_RangesOverEveryLine(t *testing.T) {
-	harness.See(t, task6)
 	want := numbered("compiling", "linking", "done")
 	client, _ := startScripted(t, &scriptedLogs{lines: want})
 	stream, err := client.Replay(harness.Context(t), &logpb.ReplayRequest{})
-	harness.RequireOK(t, err, "opening Replay", task6)
+	harness.RequireOK(t, err, "opening Replay")
 
-	var got []*logpb.LogLine
-	for line, err := range serverstream.All(stream) {
-		harness.RequireOK(t, err, "range over All(stream), a stream of 3 lines that ends with OK", task6)
-		got = append(got, line)
-		require.Less(t, len(got), maxYields, "All kept yielding past the end of the stream; see README.md, %q", task6)
+	got, errs := rangeAll(t, stream)
+
+	for _, err := range errs {
+		harness.AssertCode(t, err, codes.OK, "an error All yielded on a stream that ends with OK")
 	}
-	if diff := linesDiff(want, got); diff != "" {
-		t.Errorf("range over All(stream): %s; see README.md, %q", diff, task6)
-	}
+	assertLines(t, want, got, "range over All(stream)")
 }
 
+// Ranging over All on a stream that fails after 2 lines: the 2 lines, then
+// the stream's error, yielded once, last.
 func TestServerStream_All_Failure_YieldsErrorLast(t *testing.T) {
-	harness.See(t, task6)
 	want := numbered("compiling", "linking")
-	client, _ := startScripted(t, &scriptedLogs{lines: want, end: status.Error(codes.Aborted, "build cancelled")})
+	failure := status.Error(codes.Aborted, "build cancelled")
+	client, _ := startScripted(t, &scriptedLogs{lines: want, end: failure})
 	stream, err := client.Replay(harness.Context(t), &logpb.ReplayRequest{})
-	harness.RequireOK(t, err, "opening Replay", task6)
+	harness.RequireOK(t, err, "opening Replay")
 
-	var got []*logpb.LogLine
-	var errs []error
-	for line, err := range serverstream.All(stream) {
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			got = append(got, line)
-		}
-		require.Less(t, len(got)+len(errs), maxYields, "All kept yielding after the stream failed: stop after yielding the error; see README.md, %q", task6)
+	got, errs := rangeAll(t, stream)
+
+	if assert.Len(t, errs, 1, "errors All yielded on a stream that fails: exactly one, the stream's status") {
+		assertStreamError(t, failure, errs[0], "the error All yielded for a stream that failed with Aborted", "Recv")
 	}
-	require.Len(t, errs, 1, "range over All(stream) on a stream that fails: got %d errors %v, want exactly one, the stream's status; see README.md, %q", len(errs), errs, task6)
-	assertStreamError(t, errs[0], codes.Aborted, "the error All yielded for a stream that failed with Aborted", task6)
-	if diff := linesDiff(want, got); diff != "" {
-		t.Errorf("range over All(stream): the lines before the failure: %s; see README.md, %q", diff, task6)
-	}
+	assertLines(t, want, got, "range over All(stream): the lines before the failure")
 }
 
 // TestServerStream_All_Break_StopsAtOnce calls the iterator the way a range
 // loop with a break does: yield returns false, and the iterator must not call
 // it again (a range loop would panic).
 func TestServerStream_All_Break_StopsAtOnce(t *testing.T) {
-	harness.See(t, task6)
 	client, _ := startScripted(t, &scriptedLogs{lines: numbered("compiling", "linking", "done")})
 	stream, err := client.Replay(harness.Context(t), &logpb.ReplayRequest{})
-	harness.RequireOK(t, err, "opening Replay", task6)
+	harness.RequireOK(t, err, "opening Replay")
 
 	var calls int
 	var first *logpb.LogLine
-	serverstream.All(stream)(func(line *logpb.LogLine, err error) bool {
-		calls++
-		if calls == 1 {
-			harness.AssertCode(t, err, codes.OK, "the first thing All yielded", task6)
-			first = line
-		}
-		return false // the loop body said break
+	var firstErr error
+	harness.Call(t, "All(stream)(yield), with a yield that returns false", func() {
+		serverstream.All(stream)(func(line *logpb.LogLine, err error) bool {
+			calls++
+			if calls == 1 {
+				first, firstErr = line, err
+			}
+			return false // the loop body said break
+		})
 	})
-	assert.Equal(t, 1, calls, "All called yield %d times, want 1: once yield returns false, All must return at once; see README.md, %q", calls, task6)
-	assert.Equal(t, "compiling", first.GetText(), "All's first yield: got (left) the text, want (right); see README.md, %q", task6)
+
+	assert.Equal(t, 1, calls, "calls to yield: once yield returns false, All must return at once")
+	harness.AssertCode(t, firstErr, codes.OK, "the first thing All yielded")
+	assert.Equal(t, "compiling", first.GetText(), "the text of the first line All yielded")
 }

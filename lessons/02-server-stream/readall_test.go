@@ -11,32 +11,33 @@ import (
 	"github.com/grpc-workbook/streaming/lessons/02-server-stream/logpb"
 )
 
+// ReadAll on a stream of 3 lines that ends with OK: the 3 lines and a nil
+// error (io.EOF is how Recv says OK; it is not a failure).
 func TestServerStream_ReadAll_EOFIsSuccess(t *testing.T) {
-	harness.See(t, task2)
 	want := numbered("compiling", "linking", "done")
 	client, _ := startScripted(t, &scriptedLogs{lines: want})
 
 	stream, err := client.Replay(harness.Context(t), &logpb.ReplayRequest{})
-	harness.RequireOK(t, err, "opening Replay", task2)
-	got, err := serverstream.ReadAll(stream)
+	harness.RequireOK(t, err, "opening Replay")
+	var got []*logpb.LogLine
+	harness.Call(t, "ReadAll(stream)", func() { got, err = serverstream.ReadAll(stream) })
 
-	harness.AssertCode(t, err, codes.OK, "ReadAll on a stream of 3 lines that ends with OK", task2)
-	if diff := linesDiff(want, got); diff != "" {
-		t.Errorf("ReadAll: %s; see README.md, %q", diff, task2)
-	}
+	harness.AssertCode(t, err, codes.OK, "ReadAll on a stream of 3 lines that ends with OK")
+	assertLines(t, want, got, "ReadAll on a stream of 3 lines")
 }
 
+// ReadAll on a stream of 2 lines that then fails with Aborted: the 2 lines,
+// and the stream's own error as Recv returned it.
 func TestServerStream_ReadAll_Failure_KeepsEarlierLines(t *testing.T) {
-	harness.See(t, task2)
 	want := numbered("compiling", "linking")
-	client, _ := startScripted(t, &scriptedLogs{lines: want, end: status.Error(codes.Aborted, "build cancelled")})
+	failure := status.Error(codes.Aborted, "build cancelled")
+	client, _ := startScripted(t, &scriptedLogs{lines: want, end: failure})
 
 	stream, err := client.Replay(harness.Context(t), &logpb.ReplayRequest{})
-	harness.RequireOK(t, err, "opening Replay", task2)
-	got, err := serverstream.ReadAll(stream)
+	harness.RequireOK(t, err, "opening Replay")
+	var got []*logpb.LogLine
+	harness.Call(t, "ReadAll(stream)", func() { got, err = serverstream.ReadAll(stream) })
 
-	assertStreamError(t, err, codes.Aborted, "ReadAll on a stream of 2 lines that then fails with Aborted", task2)
-	if diff := linesDiff(want, got); diff != "" {
-		t.Errorf("ReadAll should return the lines that arrived before the failure: %s; see README.md, %q", diff, task2)
-	}
+	assertStreamError(t, failure, err, "ReadAll on a stream of 2 lines that then fails with Aborted", "Recv")
+	assertLines(t, want, got, "ReadAll on a stream that fails: the lines that arrived before the failure")
 }

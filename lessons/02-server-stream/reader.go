@@ -50,6 +50,6 @@ func (r *Reader[T]) Read(timeout time.Duration) (*T, error) {
 // Close gives up on the stream: it cancels the stream's context and returns
 // once the receiving goroutine has ended, so nothing is left running.
 func (r *Reader[T]) Close() {
-	// TODO(lesson 02): Task 7. Cancel the stream, tell the goroutine to stop,
-	// and wait until it has.
+	// TODO(lesson 02): Task 7. Tell the goroutine (and a waiting Read) to
+	// stop, cancel the stream, and wait until the goroutine has returned.
 }

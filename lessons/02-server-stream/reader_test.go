@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -11,119 +12,50 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/grpc-workbook/streaming/internal/harness"
 	serverstream "github.com/grpc-workbook/streaming/lessons/02-server-stream"
 	"github.com/grpc-workbook/streaming/lessons/02-server-stream/logpb"
 )
 
-// readerBench is a Reader over a Follow stream of the scripted server, whose
-// lines the test writes to live; closing live ends the stream with end.
-type readerBench struct {
-	reader *serverstream.Reader[logpb.LogLine]
-	clock  *harness.FakeClock
-	live   chan *logpb.LogLine
-	srv    *harness.Server
-	recv   *harness.ObservedRecv[logpb.LogLine] // the stream, as the Reader sees it
-	// failsafe is the stream's fail-safe context: it has ended only if the
-	// test ran into the fail-safe deadline.
-	failsafe context.Context
-}
-
-func newReaderBench(t *testing.T, end error) *readerBench {
-	t.Helper()
-	live := make(chan *logpb.LogLine)
-	client, srv := startScripted(t, &scriptedLogs{live: live, end: end})
-	failsafe := harness.Context(t)
-	ctx, cancel := context.WithCancel(failsafe)
-	t.Cleanup(cancel)
-	stream, err := client.Follow(ctx, &logpb.FollowRequest{})
-	harness.RequireOK(t, err, "opening Follow", task7)
-
-	clock := harness.NewFakeClock()
-	recv := harness.ObserveRecv[logpb.LogLine](stream)
-	reader := serverstream.NewReader(recv, cancel, clock.After)
-	require.NotNil(t, reader, "NewReader returned nil; see README.md, %q", task7)
-	t.Cleanup(reader.Close)
-	return &readerBench{reader: reader, clock: clock, live: live, srv: srv, recv: recv, failsafe: failsafe}
-}
-
-// write sends a line down the stream.
-func (b *readerBench) write(t *testing.T, line *logpb.LogLine) {
-	t.Helper()
-	select {
-	case b.live <- line:
-	case <-harness.Context(t).Done():
-		t.Fatalf("the test's server never took line %d to send it: is the stream still open?", line.GetNumber())
-	}
-}
-
-// readResult is what one Read returned.
-type readResult struct {
-	line *logpb.LogLine
-	err  error
-}
-
-// readInBackground calls Read on its own goroutine.
-func (b *readerBench) readInBackground(timeout time.Duration) <-chan readResult {
-	out := make(chan readResult, 1)
-	go func() {
-		line, err := b.reader.Read(timeout)
-		out <- readResult{line, err}
-	}()
-	return out
-}
-
-// read calls Read(time.Second) for a message that is on its way or an end
-// that has been reached, so no timer needs to fire.
-func (b *readerBench) read(t *testing.T) readResult {
-	t.Helper()
-	return harness.Wait(t, b.readInBackground(time.Second), "Read(1s) to return what is waiting on the stream")
-}
-
-// readUntilTimeout calls Read(timeout) with nothing on its way, fires the
-// timer Read starts, and returns what Read returned.
-func (b *readerBench) readUntilTimeout(t *testing.T, timeout time.Duration) readResult {
-	t.Helper()
-	result := b.readInBackground(timeout)
-	index, d, early, started := harness.WaitForTimerOr(t, b.clock, result, "Read to return")
-	if !started {
-		harness.RequireOK(t, early.err, "Read with nothing on the stream, before any timer", task7)
-		t.Fatalf("Read returned line %d before the test sent anything; see README.md, %q", early.line.GetNumber(), task7)
-	}
-	assert.Equal(t, timeout, d, "Read(%v) started a timer of %v: pass the timeout to after; see README.md, %q", timeout, d, task7)
-	b.clock.Fire(index)
-	return harness.Wait(t, result, "Read to return after its timer fired")
-}
-
-func requireLine(t *testing.T, want *logpb.LogLine, got readResult, what string) {
-	t.Helper()
-	harness.RequireOK(t, got.err, what, task7)
-	if !proto.Equal(want, got.line) {
-		t.Fatalf("%s: got line %s, want %s; see README.md, %q", what, show([]*logpb.LogLine{got.line}), show([]*logpb.LogLine{want}), task7)
-	}
-}
-
+// Read with a line on its way returns that line.
 func TestServerStream_Reader_Read_ReturnsNextLine(t *testing.T) {
-	harness.See(t, task7)
 	b := newReaderBench(t, nil)
 	line := &logpb.LogLine{Number: 1, Text: "GET /"}
 
 	b.write(t, line)
-	requireLine(t, line, b.read(t), "Read(1s) with a line on its way")
+	requireLine(t, line, b.read(t), "Read with a line on its way")
+}
+
+// NewReader with a nil after uses time.After: Read works, and no test clock
+// is involved.
+func TestServerStream_Reader_NilAfter_UsesTimeAfter(t *testing.T) {
+	live := make(chan *logpb.LogLine, 1)
+	live <- &logpb.LogLine{Number: 1, Text: "GET /"}
+	client, _ := startScripted(t, &scriptedLogs{live: live})
+	ctx, cancel := context.WithCancel(harness.Context(t))
+	defer cancel()
+	stream, err := client.Follow(ctx, &logpb.FollowRequest{})
+	harness.RequireOK(t, err, "opening Follow")
+
+	var reader *serverstream.Reader[logpb.LogLine]
+	harness.Call(t, "NewReader(stream, cancel, nil)", func() { reader = serverstream.NewReader(stream, cancel, nil) })
+	require.NotNil(t, reader, "NewReader returned nil: return the *Reader it built")
+	defer harness.Call(t, "reader.Close()", reader.Close)
+	var got readResult
+	harness.Call(t, "reader.Read(time.Minute), from a Reader made with after == nil", func() { got.line, got.err = reader.Read(time.Minute) })
+
+	requireLine(t, &logpb.LogLine{Number: 1, Text: "GET /"}, got, "Read from a Reader made with after == nil (which means time.After)")
 }
 
 // TestServerStream_Reader_Timeout_StreamStaysUsable times a Read out, then
 // sends two lines: both must come out, in order. A Reader that starts a new
 // Recv for each Read loses the line the timed-out Read's Recv got.
 func TestServerStream_Reader_Timeout_StreamStaysUsable(t *testing.T) {
-	harness.See(t, task7)
 	b := newReaderBench(t, nil)
 
 	got := b.readUntilTimeout(t, 3*time.Second)
-	require.True(t, errors.Is(got.err, serverstream.ErrReadTimeout),
-		"Read(3s) after its timer fired: got %v, want ErrReadTimeout; see README.md, %q", got.err, task7)
+	require.ErrorIs(t, got.err, serverstream.ErrReadTimeout, "Read(3s) after its timer fired, with nothing on the stream")
 
 	// The timed-out Read left a Recv waiting. Let it take the next line, and
 	// only then Read again: a single goroutine that owns Recv hands the line
@@ -131,61 +63,138 @@ func TestServerStream_Reader_Timeout_StreamStaysUsable(t *testing.T) {
 	first, second := &logpb.LogLine{Number: 1, Text: "GET /"}, &logpb.LogLine{Number: 2, Text: "GET /about"}
 	b.write(t, first)
 	b.recv.WaitReceived(t, "the Reader's Recv to receive line 1")
-	got = harness.WaitPromptly(t, b.readInBackground(time.Second),
-		"Read to return line 1, which the stream had already received (did a goroutine left over from the timed-out Read keep it?)")
+	got = await(t, b.readInBackground(time.Minute),
+		"reader.Read(time.Minute) for line 1, which the stream had already received (did a goroutine left over from the timed-out Read keep it?),")
 	requireLine(t, first, got, "the first Read after a timeout")
 	b.write(t, second)
 	requireLine(t, second, b.read(t), "the second Read after a timeout")
 }
 
+// After the stream ends with OK, every Read returns io.EOF, and the Reader's
+// goroutine calls Recv no more: it has returned.
 func TestServerStream_Reader_EndOfStream_EOFEveryTime(t *testing.T) {
-	harness.See(t, task7)
 	b := newReaderBench(t, nil)
 	line := &logpb.LogLine{Number: 1, Text: "GET /"}
 	b.write(t, line)
 	close(b.live) // the test's server returns nil: the stream ends with OK
 
-	requireLine(t, line, b.read(t), "Read(1s) with a line on its way")
+	requireLine(t, line, b.read(t), "Read with a line on its way")
 	for i := range 2 {
 		got := b.read(t)
-		assert.True(t, isEOF(got.err), "Read number %d after the stream ended: got %v, want io.EOF; see README.md, %q", i+1, got.err, task7)
+		assert.ErrorIs(t, got.err, io.EOF, "Read number %d after the stream ended with OK", i+1)
 	}
+	harness.Call(t, "reader.Close()", b.reader.Close) // Close waits for the goroutine: it has made its last Recv
+	assert.Equal(t, int32(2), b.calls.n.Load(), "Recv calls by the Reader on a stream of 1 line: after the first error, its goroutine returns")
 }
 
+// After the stream fails, every Read returns the stream's status error.
 func TestServerStream_Reader_FailedStream_StatusEveryTime(t *testing.T) {
-	harness.See(t, task7)
-	b := newReaderBench(t, status.Error(codes.Unavailable, "log server restarting"))
+	failure := status.Error(codes.Unavailable, "log server restarting")
+	b := newReaderBench(t, failure)
 	close(b.live) // the test's server returns the Unavailable status
 
 	for i := range 2 {
-		got := b.read(t)
-		assertStreamError(t, got.err, codes.Unavailable, fmt.Sprintf("Read number %d after the stream failed", i+1), task7)
+		assertStreamError(t, failure, b.read(t).err, fmt.Sprintf("Read number %d after the stream failed", i+1), "Recv")
 	}
 }
 
-// TestServerStream_Reader_Close_EndsStreamAndGoroutine is a caller giving
-// up: one Read times out, then Close. Close must end the stream (the server's
-// handler sees Canceled) and return only once its goroutine has ended.
+// TestServerStream_Reader_Close_EndsStreamAndGoroutine is a caller giving up
+// while a Read waits. Close returns (it cancels the stream, so the goroutine
+// blocked in Recv can end), the waiting Read returns, the server's handler
+// sees Canceled, and every Read after it returns ErrReaderClosed. A second
+// Close does nothing.
 func TestServerStream_Reader_Close_EndsStreamAndGoroutine(t *testing.T) {
-	harness.See(t, task7)
 	b := newReaderBench(t, nil)
+	waiting, _ := b.startRead(t, time.Minute)
 
-	got := b.readUntilTimeout(t, time.Second)
-	require.True(t, errors.Is(got.err, serverstream.ErrReadTimeout),
-		"Read(1s) after its timer fired: got %v, want ErrReadTimeout; see README.md, %q", got.err, task7)
+	harness.Call(t, "reader.Close(), while a Read waits", b.reader.Close)
 
-	closed := make(chan struct{})
-	go func() {
-		b.reader.Close()
-		close(closed)
-	}()
-	// A Close that cancels returns in milliseconds. One that does not returns
-	// only when the fail-safe ends the stream, so wait well short of that.
-	harness.WaitPromptly(t, closed, "Close to return: it must cancel the stream itself, so that the goroutine blocked in Recv can end")
+	got := await(t, waiting, "the Read that was waiting when Close was called")
+	if !errors.Is(got.err, serverstream.ErrReaderClosed) {
+		// Close cancels the stream; if the goroutine hands that Canceled to
+		// the waiting Read before done is closed, it is what the Read sees.
+		harness.AssertCode(t, got.err, codes.Canceled, "the Read that was waiting when Close was called (want ErrReaderClosed)")
+	}
 	handler := b.srv.HandlerReturned(t, "Follow")
-	harness.AssertCode(t, handler.Err, codes.Canceled, "the server's Follow after Reader.Close", task7)
-
+	harness.AssertCode(t, handler.Err, codes.Canceled, "the server's Follow after reader.Close()")
 	got = b.read(t)
-	assert.True(t, errors.Is(got.err, serverstream.ErrReaderClosed),
-		"Read after Close: got %v, want ErrReaderClosed; see README.md, %q", got.err, task7)
+	assert.ErrorIs(t, got.err, serverstream.ErrReaderClosed, "Read after Close")
+	harness.Call(t, "reader.Close(), a second time", b.reader.Close)
+}
+
+// Close while the Reader's goroutine holds a line nobody has read: Close
+// still returns, and so does the goroutine (it is not stuck handing over).
+func TestServerStream_Reader_Close_UnreadLine_StillReturns(t *testing.T) {
+	b := newReaderBench(t, nil)
+	first := &logpb.LogLine{Number: 1, Text: "GET /"}
+	b.write(t, first)
+	requireLine(t, first, b.read(t), "Read with a line on its way")
+	b.recv.WaitReceived(t, "the Reader's Recv to receive line 1")
+	b.write(t, &logpb.LogLine{Number: 2, Text: "GET /about"})
+	b.recv.WaitReceived(t, "the Reader's Recv to receive line 2") // the goroutine now waits for a Read
+
+	harness.Call(t, "reader.Close(), with a line received that no Read took", b.reader.Close)
+
+	handler := b.srv.HandlerReturned(t, "Follow")
+	harness.AssertCode(t, handler.Err, codes.Canceled, "the server's Follow after reader.Close()")
+}
+
+// readerClose is how the dump of a goroutine inside Reader.Close reads.
+const readerClose = "02-server-stream.(*Reader[...]).Close("
+
+// TestServerStream_Reader_Close_WaitsForItsGoroutine calls Close from two
+// goroutines at once, on a fake stream whose Recv returns only when the test
+// lets it. Close must cancel the stream and then wait: neither call returns
+// while the Reader's goroutine is still inside Recv.
+func TestServerStream_Reader_Close_WaitsForItsGoroutine(t *testing.T) {
+	stream, cancel := newBlockingRecv(t)
+	var reader *serverstream.Reader[logpb.LogLine]
+	harness.Call(t, "NewReader(stream, cancel, after)", func() {
+		reader = serverstream.NewReader(stream, cancel, harness.NewFakeClock().After)
+	})
+	require.NotNil(t, reader, "NewReader returned nil: return the *Reader it built")
+
+	closes := []<-chan outcome[struct{}]{
+		inBackground(func() struct{} { reader.Close(); return struct{}{} }),
+		inBackground(func() struct{} { reader.Close(); return struct{}{} }),
+	}
+	// Wait until both calls are blocked inside Close, failing if either
+	// returns first: the goroutine is still in Recv, which has not returned.
+	poll := time.NewTicker(time.Millisecond)
+	defer poll.Stop()
+	for waitingIn(readerClose) < len(closes) {
+		select {
+		case o := <-closes[0]:
+			closeReturnedEarly(t, o)
+		case o := <-closes[1]:
+			closeReturnedEarly(t, o)
+		case <-poll.C:
+		case <-harness.Timeout():
+			harness.Blocked(t, "both reader.Close() calls to wait for the Reader's goroutine")
+		}
+	}
+	select {
+	case <-stream.cancelled:
+	default:
+		t.Fatal("reader.Close() waits for the Reader's goroutine, but never called cancel: " +
+			"that goroutine is in Recv, and only cancelling the stream's context makes Recv return")
+	}
+
+	stream.releaseAll() // Recv returns Canceled, as it does once the stream is cancelled
+	for i, closed := range closes {
+		await(t, closed, fmt.Sprintf("reader.Close() call %d, once Recv had returned,", i+1))
+	}
+	assert.True(t, stream.returned.Load(), "the Reader's Recv had returned when Close returned")
+}
+
+// closeReturnedEarly fails the test: a Close call returned while the Reader's
+// goroutine was still inside Recv.
+func closeReturnedEarly(t *testing.T, o outcome[struct{}]) {
+	t.Helper()
+	if o.panicked {
+		t.Fatalf("reader.Close() panicked: %v%s\nTwo goroutines called Close at once: make the work happen once (sync.Once), and let every call wait.", o.panic, lessonLine(o.stack))
+	}
+	t.Fatal("reader.Close() returned while the Reader's goroutine was still inside Recv: " +
+		"after cancelling, Close must wait until that goroutine has returned (for example, <-r.exited, a channel the goroutine closes as it returns), " +
+		"in every call, not only the first")
 }

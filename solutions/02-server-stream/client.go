@@ -6,9 +6,6 @@ import (
 	"io"
 	"iter"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/grpc-workbook/streaming/lessons/02-server-stream/logpb"
 )
 
@@ -38,10 +35,13 @@ func ReadAll[T any](stream Receiver[T]) ([]*T, error) {
 }
 
 // FollowN follows the live log until it has n lines, then stops following
-// and returns them. It leaves nothing running behind it.
+// and returns them. If the live log ends first, it returns the lines it got
+// and io.ErrUnexpectedEOF; if the stream fails (or ctx ends), the lines it got
+// and the stream's status error. It leaves nothing running behind it.
 func FollowN(ctx context.Context, client logpb.LogServiceClient, n int) ([]*logpb.LogLine, error) {
 	// The call gets a context of its own, so that cancelling it ends this
-	// stream and nothing else. defer covers every early return.
+	// stream and nothing else. The deferred cancel runs on every return: it
+	// is what releases the stream when FollowN stops before the stream ends.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -49,26 +49,16 @@ func FollowN(ctx context.Context, client logpb.LogServiceClient, n int) ([]*logp
 	if err != nil {
 		return nil, err
 	}
-	lines := make([]*logpb.LogLine, 0, n)
+	var lines []*logpb.LogLine
 	for len(lines) < n {
 		line, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return lines, status.Errorf(codes.OutOfRange, "the live log ended after %d of %d lines", len(lines), n)
+			return lines, io.ErrUnexpectedEOF // ended with OK, but short
 		}
 		if err != nil {
 			return lines, err
 		}
 		lines = append(lines, line)
-	}
-
-	// Enough. Cancelling tells the server to stop; reading to the first error
-	// waits until gRPC has finished with the stream on this side. The error
-	// is our own Canceled, so it is not reported.
-	cancel()
-	for {
-		if _, err := stream.Recv(); err != nil {
-			break
-		}
 	}
 	return lines, nil
 }

@@ -38,17 +38,27 @@ func (s *Server) Replay(req *logpb.ReplayRequest, stream grpc.ServerStreamingSer
 		return status.Errorf(codes.NotFound, "no log named %q", req.GetLog())
 	}
 	for i, text := range lines {
-		// A proto string must be valid UTF-8. Check each line as its turn
-		// comes: the lines before a bad one are worth having, and a real log
-		// may be too big to check before sending anything.
-		if !utf8.ValidString(text) {
-			return status.Errorf(codes.DataLoss, "%s: line %d is not valid UTF-8", req.GetLog(), i+1)
+		if err := checkLine(req.GetLog(), i+1, text); err != nil {
+			return err
 		}
 		if err := stream.Send(&logpb.LogLine{Number: int64(i + 1), Text: text}); err != nil {
-			return err // the stream is broken (the client left): stop
+			return err // the stream is finished (the client left, for one): stop
 		}
 	}
-	return nil // returning nil is what the client's Recv sees as io.EOF
+	return nil // the client's Recv sees this as io.EOF
+}
+
+// checkLine returns nil if line number of log can be sent, and otherwise the
+// error that ends the Replay there. Replay calls it just before sending each
+// line, so the lines before a bad one reach the client first, and a log too big
+// to check up front is never checked up front.
+func checkLine(log string, number int, text string) error {
+	// A proto string must be valid UTF-8: Send would fail on this line with
+	// an unhelpful codes.Internal.
+	if !utf8.ValidString(text) {
+		return status.Errorf(codes.DataLoss, "%s: line %d is not valid UTF-8", log, number)
+	}
+	return nil
 }
 
 // Follow sends each line written to the live log, numbered from 1, until the
