@@ -28,7 +28,7 @@ func Call(t testing.TB, call string, fn func()) {
 	done := make(chan outcome, 1)
 	ids := make(chan int, 1)
 	go func() {
-		ids <- currentGoroutineID()
+		ids <- currentGoroutine().id
 		returned := false
 		defer func() {
 			if !returned {
@@ -40,7 +40,8 @@ func Call(t testing.TB, call string, fn func()) {
 		done <- outcome{}
 	}()
 	id := <-ids
-	timer := time.NewTimer(waitLimit)
+	limit := limitFor(t)
+	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	select {
 	case o := <-done:
@@ -52,8 +53,8 @@ func Call(t testing.TB, call string, fn func()) {
 		if report == "" {
 			report = "(no goroutine is in the lesson's code: it waits inside something it called)"
 		}
-		blocked := freezeAll(t, call+" did not return")
-		t.Fatalf("%s did not return within %v: it is blocked.\n%s%s", call, waitLimit, report, blocked)
+		blocked := freezeAll(t, call+" did not return", true)
+		t.Fatalf("%s did not return within %v: it is blocked.\n%s%s", call, limit, report, blocked)
 	}
 }
 

@@ -8,13 +8,11 @@ package harness
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -25,22 +23,6 @@ import (
 
 // bufSize is the in-memory connection's buffer, as in grpc-go's own tests.
 const bufSize = 1 << 20
-
-// Context returns a context for the test's RPCs that ends at CallTimeout, or
-// when the test ends, whichever comes first.
-func Context(t testing.TB) context.Context {
-	track(t)
-	ctx, cancel := context.WithTimeout(t.Context(), CallTimeout)
-	t.Cleanup(func() {
-		// This runs before the server stops (tests call Context after Start),
-		// so the transcript can still say which calls were in progress.
-		if t.Failed() {
-			freezeAll(t, t.Name()+" ended")
-		}
-		cancel()
-	})
-	return ctx
-}
 
 // Server is a gRPC server running in memory for one test, with a client
 // connection to it and a record of its handlers starting and returning.
@@ -55,12 +37,12 @@ type Server struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed, and replaced, at every handler event
 	events  []handlerEvent
-	cursor  map[string]int // per "started Method" or "returned Method": events already taken
-	ended   bool           // the test has ended: a panicking handler can no longer fail it
+	ended   bool // the test has ended: a panicking handler can no longer fail it
 }
 
 type handlerEvent struct {
 	returned bool // false: the handler started
+	taken    bool // a HandlerStarted or HandlerReturned has had it
 	Returned
 }
 
@@ -77,37 +59,32 @@ type Returned struct {
 // Interceptors on both sides record a transcript of every call the test makes
 // through Conn: the messages each side sent and received, half-closes, and
 // final statuses, in order. If the test fails, the transcript is printed with
-// t.Log, followed by the operations still in progress when it failed and which
-// side that leaves blocked.
+// t.Log, after what was still in progress when it failed. On a benchmark
+// Start installs no interceptor at all: it measures the lesson's code, not
+// the harness.
 func Start(t testing.TB, register func(*grpc.Server)) *Server {
 	t.Helper()
-	track(t)
-	s := &Server{t: t, rec: newRecorder(), changed: make(chan struct{}), cursor: map[string]int{}}
-	registerRecorder(t, s.rec)
-	t.Cleanup(func() { // registered first, so it runs last: after the server stopped
-		if t.Failed() {
-			s.rec.freeze(t.Name() + " ended")
-			t.Log(s.rec.render())
-		}
-		unregisterRecorder(t, s.rec)
-	})
+	s := &Server{t: t, changed: make(chan struct{})}
 	lis := bufconn.Listen(bufSize)
-	unary := []grpc.UnaryServerInterceptor{s.rec.serverUnary, s.observeUnary, s.recoverUnary}
-	stream := []grpc.StreamServerInterceptor{s.rec.serverStream, s.observeStream, s.recoverStream}
 	dial := []grpc.DialOption{
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
 			return lis.DialContext(ctx)
 		}),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithChainUnaryInterceptor(s.rec.clientUnary),
-		grpc.WithChainStreamInterceptor(s.rec.clientStream),
 	}
-	if _, benchmark := t.(*testing.B); benchmark {
-		// A benchmark measures the lesson's code, not the harness: no
-		// transcript, no handler events, nothing between the two sides.
-		unary, stream, dial = nil, nil, dial[:2]
+	var opts []grpc.ServerOption
+	if _, benchmark := t.(*testing.B); !benchmark {
+		run := track(t) // before the cleanup below, so that its own runs after it
+		s.rec = &recorder{test: run}
+		run.addRecorder(s.rec)
+		opts = append(opts,
+			grpc.ChainUnaryInterceptor(s.rec.serverUnary, s.handleUnary),
+			grpc.ChainStreamInterceptor(s.rec.serverStream, s.handleStream))
+		dial = append(dial,
+			grpc.WithChainUnaryInterceptor(s.rec.clientUnary),
+			grpc.WithChainStreamInterceptor(s.rec.clientStream))
 	}
-	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
+	srv := grpc.NewServer(opts...)
 	register(srv)
 	go srv.Serve(lis) //nolint:errcheck // Serve returns when Stop is called.
 
@@ -123,55 +100,42 @@ func Start(t testing.TB, register func(*grpc.Server)) *Server {
 		s.ended = true
 		s.mu.Unlock()
 	})
-	t.Cleanup(func() { // runs first: note what was in progress before anything stops
-		if t.Failed() {
-			s.rec.freeze(t.Name() + " ended")
-		}
-	})
 	s.Conn = conn
 	return s
 }
 
-func (s *Server) observeUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	s.note(handlerEvent{Returned: Returned{Method: info.FullMethod}})
-	resp, err := handler(ctx, req)
-	s.note(handlerEvent{returned: true, Returned: Returned{Method: info.FullMethod, Err: err}})
+func (s *Server) handleUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	err = s.handle(info.FullMethod, func() (err error) {
+		resp, err = handler(ctx, req)
+		return err
+	})
 	return resp, err
 }
 
-func (s *Server) observeStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	s.note(handlerEvent{Returned: Returned{Method: info.FullMethod}})
-	err := handler(srv, ss)
-	s.note(handlerEvent{returned: true, Returned: Returned{Method: info.FullMethod, Err: err}})
-	return err
+func (s *Server) handleStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return s.handle(info.FullMethod, func() error { return handler(srv, ss) })
 }
 
-// recoverUnary and recoverStream turn a panic in a handler into that test's
-// failure, naming the handler and the lesson's line, and into codes.Internal
-// for the client. Without them a panicking handler ends the test binary with
-// a bare stack trace, and no later test runs.
-func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-	defer s.recoverHandler(info.FullMethod, &err)
-	return handler(ctx, req)
-}
-
-func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
-	defer s.recoverHandler(info.FullMethod, &err)
-	return handler(srv, ss)
-}
-
-func (s *Server) recoverHandler(method string, err *error) {
-	v := recover()
-	if v == nil {
-		return
-	}
-	where := at(panicLocation(debug.Stack()))
-	s.mu.Lock()
-	if !s.ended {
-		s.t.Errorf("the %s handler panicked: %v%s", shortMethod(method), v, where)
-	}
-	s.mu.Unlock()
-	*err = status.Errorf(codes.Internal, "the handler panicked: %v", v)
+// handle runs a handler, noting when it starts and returns for
+// HandlerStarted and HandlerReturned. A panic in it becomes the test's
+// failure, naming the handler and the lesson's line, and codes.Internal for
+// the client: without this a panicking handler ends the test binary with a
+// bare stack trace, and no later test runs.
+func (s *Server) handle(method string, handler func() error) (err error) {
+	s.note(handlerEvent{Returned: Returned{Method: method}})
+	defer func() {
+		if v := recover(); v != nil {
+			where := at(panicLocation(debug.Stack()))
+			s.mu.Lock()
+			if !s.ended {
+				s.t.Errorf("the %s handler panicked: %v%s", shortMethod(method), v, where)
+			}
+			s.mu.Unlock()
+			err = status.Errorf(codes.Internal, "the handler panicked: %v", v)
+		}
+		s.note(handlerEvent{returned: true, Returned: Returned{Method: method, Err: err}})
+	}()
+	return handler()
 }
 
 // note records a handler event and wakes every waiter.
@@ -183,38 +147,32 @@ func (s *Server) note(e handlerEvent) {
 	s.changed = make(chan struct{})
 }
 
-// next takes the next event of its kind for method (a full name, or just its
-// last part), if there is one not taken yet.
-func (s *Server) next(returned bool, method string) (Returned, bool, <-chan struct{}) {
+// take takes the oldest event of its kind for method (a full name, or just
+// its last part) that nobody has taken yet. Events of other kinds and
+// methods stay where they are, so waits on two methods lose nothing.
+func (s *Server) take(returned bool, method string) (Returned, bool, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := fmt.Sprint(returned, " ", method)
-	for i := s.cursor[key]; i < len(s.events); i++ {
-		if e := s.events[i]; e.returned == returned && matches(e.Method, method) {
-			s.cursor[key] = i + 1
+	for i := range s.events {
+		if e := &s.events[i]; !e.taken && e.returned == returned && matches(e.Method, method) {
+			e.taken = true
 			return e.Returned, true, nil
 		}
 	}
-	s.cursor[key] = len(s.events)
 	return Returned{}, false, s.changed
 }
 
-// waitFor waits up to WaitLimit for the next event of its kind for method.
+// waitFor waits for the next event of its kind for method.
 func (s *Server) waitFor(t testing.TB, returned bool, method, what string) Returned {
 	t.Helper()
-	timer := time.NewTimer(waitLimit)
-	defer timer.Stop()
-	for {
-		r, ok, changed := s.next(returned, method)
-		if ok {
-			return r
-		}
-		select {
-		case <-changed:
-		case <-timer.C:
-			Blocked(t, what)
-		}
-	}
+	var r Returned
+	until(t, what, func() (bool, <-chan struct{}) {
+		var ok bool
+		var changed <-chan struct{}
+		r, ok, changed = s.take(returned, method)
+		return ok, changed
+	})
+	return r
 }
 
 // HandlerStarted waits until a handler for method (a full name, or just its
@@ -231,7 +189,7 @@ func (s *Server) HandlerStarted(t testing.TB, method string) {
 // request, so a handler can legitimately never run: a test that races a short
 // deadline uses this to tell "the handler ran" from "it never got the chance".
 func (s *Server) HandlerHasStarted(method string) bool {
-	_, ok, _ := s.next(false, method)
+	_, ok, _ := s.take(false, method)
 	return ok
 }
 
@@ -244,34 +202,4 @@ func (s *Server) HandlerReturned(t testing.TB, method string) Returned {
 
 func matches(fullMethod, method string) bool {
 	return fullMethod == method || strings.HasSuffix(fullMethod, "/"+method)
-}
-
-// Wait receives one value from ch. If none arrives within WaitLimit, it fails
-// the test, saying what it waited for and what is blocked.
-func Wait[T any](t testing.TB, ch <-chan T, what string) T {
-	t.Helper()
-	track(t)
-	timer := time.NewTimer(waitLimit)
-	defer timer.Stop()
-	select {
-	case v := <-ch:
-		return v
-	case <-timer.C:
-		Blocked(t, what)
-		panic("unreachable")
-	}
-}
-
-// Blocked fails the test because what it waited for did not happen within
-// WaitLimit: it says what, where the lesson's code is stuck, and which side of
-// each call in progress is blocked.
-func Blocked(t testing.TB, what string) {
-	t.Helper()
-	track(t)
-	report := stuckReport(allGoroutines(), 0)
-	if report != "" {
-		report = "\n" + report
-	}
-	blocked := freezeAll(t, "the test gave up waiting for "+what)
-	t.Fatalf("waited %v for %s, and it never happened: something is blocked.%s%s", waitLimit, what, report, blocked)
 }

@@ -1,8 +1,11 @@
 package harness
 
 import (
+	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -19,9 +22,21 @@ import (
 //     goroutine blocked past every limit the harness sets), printing which
 //     test, its task, and where the lesson's code waits: without this, go
 //     test would sit for ten minutes and then print a bare goroutine dump;
+//   - turns a crash (a panic in a goroutine the lesson's code started, a
+//     concurrent map write) into a message that names the test, the panic,
+//     the lesson's line and the task, instead of a bare stack trace alone;
 //   - fails the package if any goroutine outlives the tests (goleak): a
 //     handler that never returned, a stream nobody drained.
 func Main(m *testing.M) {
+	if pc, _, _, ok := runtime.Caller(1); ok {
+		setTestedPackage(runtime.FuncForPC(pc).Name())
+	}
+	flag.Parse() // m.Run would; the watchdog and the crash monitor need -test.v now
+	if os.Getenv(crashEnv) != "" {
+		monitorCrash()
+	}
+	fixtureLimits()
+	startCrashMonitor()
 	stop := watch()
 	code := m.Run()
 	stop()
@@ -43,86 +58,42 @@ func leakSummary() string {
 	return "(none of them is in the lesson's code; see goleak's report)"
 }
 
-// watch starts the watchdog: every half second it looks at the running tests,
-// and if one has run longer than testLimit, it reports it and exits.
-func watch() (stop func()) {
-	quit := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ticker := time.NewTicker(testLimit / 16)
-		defer ticker.Stop()
-		since := map[int]time.Time{} // test goroutine id → first seen
-		for {
-			select {
-			case <-quit:
-				return
-			case now := <-ticker.C:
-				gs := allGoroutines()
-				seen := map[int]bool{}
-				for _, g := range gs {
-					name, ok := runningTest(g)
-					if !ok {
-						continue
-					}
-					seen[g.id] = true
-					if _, ok := since[g.id]; !ok {
-						since[g.id] = now
-					} else if now.Sub(since[g.id]) > testLimit {
-						hung(name, g, gs)
-					}
-				}
-				for id := range since {
-					if !seen[id] {
-						delete(since, id)
-					}
-				}
-			}
-		}
-	}()
-	return func() { close(quit); <-done }
+// limitsEnv shortens the watchdog's limit (testLimit) for the harness's own
+// fixture packages, under internal/harness/testdata, so that their tests of
+// a hung test take a second, not eight. Main ignores it anywhere else.
+const limitsEnv = "HARNESS_FIXTURE_TEST_LIMIT"
+
+func fixtureLimits() {
+	wd, _ := os.Getwd()
+	if !strings.Contains(filepath.ToSlash(wd), "/internal/harness/testdata/") {
+		return
+	}
+	if d, err := time.ParseDuration(os.Getenv(limitsEnv)); err == nil && d > 0 {
+		testLimit = d
+	}
 }
 
-// runningTest reports whether g runs a test function (not one waiting for its
-// subtests), and that test's top-level name.
-func runningTest(g goroutine) (string, bool) {
-	for i, f := range g.frames {
-		if f.fn == "testing.(*T).Run" || strings.HasPrefix(f.fn, "testing.tRunner.func") {
-			return "", false // waiting for subtests, or cleaning up
-		}
-		if f.fn == "testing.tRunner" && i > 0 {
-			name := g.frames[i-1].fn
-			name = name[strings.LastIndexByte(name, '/')+1:]
-			if _, after, ok := strings.Cut(name, "."); ok {
-				name, _, _ = strings.Cut(after, ".")
-			}
-			return name, strings.HasPrefix(name, "Test")
-		}
-	}
-	return "", false
+// test2json reports whether go test -json reads this binary's output: its
+// lines that report a test's end must then start with the marker byte
+// test2json looks for (see go doc test2json), or they count as plain output.
+func test2json() bool {
+	v := flag.Lookup("test.v")
+	return v != nil && v.Value.String() == "test2json"
 }
 
-// hung reports a stuck test and ends the test binary: its goroutine cannot be
-// stopped, so no later test could run anyway.
-func hung(name string, g goroutine, gs []goroutine) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "--- FAIL: %s (hung)\n", name)
-	fmt.Fprintf(&b, "    %s has run for more than %v and is stuck: a correct answer takes milliseconds, so the test binary stops here.\n", name, testLimit)
-	if r := stuckReport(gs, 0); r != "" {
-		b.WriteString("    " + strings.ReplaceAll(r, "\n", "\n    ") + "\n")
+// failLine formats a "--- FAIL: name (why)" line as go test would.
+func failLine(name, why string) string {
+	marker := ""
+	if test2json() {
+		marker = "\x16"
 	}
-	for _, f := range g.frames {
-		if strings.HasSuffix(f.file, "_test.go") {
-			fmt.Fprintf(&b, "    The test waits at %s:%d.\n", f.file[strings.LastIndexByte(f.file, '/')+1:], f.line)
-			break
-		}
+	return fmt.Sprintf("%s--- FAIL: %s (%s)\n", marker, name, why)
+}
+
+// finalFail is the test binary's last line when it fails.
+func finalFail() string {
+	if test2json() {
+		return "\x16FAIL\n"
 	}
-	if meta, err := lessonMeta(); err == nil {
-		if task, _, ok := meta.TaskOfTest(name); ok {
-			fmt.Fprintf(&b, "    This test checks %s: re-read README.md, %q.\n", strings.SplitN(task.Title, ":", 2)[0], task.Title)
-		}
-	}
-	b.WriteString("FAIL\n")
-	os.Stdout.WriteString(b.String())
-	os.Exit(1)
+	return "FAIL\n"
 }

@@ -33,44 +33,18 @@ func lessonMeta() (lessons.Meta, error) {
 	return readme.meta, readme.err
 }
 
-// taskOf returns the README task that lists t's top-level test.
-func taskOf(t testing.TB) (lessons.Task, bool) {
+// pointer is the last line of a failing test's output: the task whose
+// "Tests:" line names the test (or, for a subtest, its top-level test).
+func pointer(test string) string {
 	meta, err := lessonMeta()
 	if err != nil {
-		return lessons.Task{}, false
-	}
-	task, _, ok := meta.TaskOfTest(t.Name())
-	return task, ok
-}
-
-// pointer is the last line of a failing test's output.
-func pointer(t testing.TB) string {
-	if task, ok := taskOf(t); ok {
-		return fmt.Sprintf("This test checks %s: re-read README.md, %q.", strings.SplitN(task.Title, ":", 2)[0], task.Title)
-	}
-	if _, err := lessonMeta(); err != nil {
 		return fmt.Sprintf("Re-read the lesson's README.md (the harness could not read it: %v).", err)
 	}
-	top, _, _ := strings.Cut(t.Name(), "/")
-	return fmt.Sprintf("Re-read the lesson's README.md (no task's \"Tests:\" line names %s).", top)
-}
-
-// tracked holds the tests that already have their pointer registered.
-var tracked sync.Map // testing.TB → struct{}
-
-// track makes a failing t end with its README pointer. Every harness function
-// that takes a test calls it, so a test that uses the harness at all points
-// at its task; See does it for a test that uses nothing else.
-func track(t testing.TB) {
-	if _, loaded := tracked.LoadOrStore(t, struct{}{}); loaded {
-		return
+	if task, _, ok := meta.TaskOfTest(test); ok {
+		return fmt.Sprintf("This test checks %s: re-read README.md, %q.", strings.SplitN(task.Title, ":", 2)[0], task.Title)
 	}
-	t.Cleanup(func() {
-		tracked.Delete(t)
-		if t.Failed() {
-			t.Log(pointer(t))
-		}
-	})
+	top, _, _ := strings.Cut(test, "/")
+	return fmt.Sprintf("Re-read the lesson's README.md (no task's \"Tests:\" line names %s).", top)
 }
 
 // See makes t, if it fails, end by pointing at the README task that lists it.

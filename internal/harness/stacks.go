@@ -3,11 +3,12 @@ package harness
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // This file reads Go's own goroutine dump to say where the lesson's code is
@@ -39,15 +40,29 @@ func allGoroutines() []goroutine {
 	}
 }
 
-// currentGoroutineID is the id of the calling goroutine.
-func currentGoroutineID() int {
-	buf := make([]byte, 64)
-	buf = buf[:runtime.Stack(buf, false)]
-	gs := parseStacks(buf)
-	if len(gs) == 0 {
-		return 0
+// currentGoroutine is the calling goroutine, with its frames.
+func currentGoroutine() goroutine {
+	buf := make([]byte, 4<<10)
+	for {
+		n := runtime.Stack(buf, false)
+		if n < len(buf) {
+			if gs := parseStacks(buf[:n]); len(gs) > 0 {
+				return gs[0]
+			}
+			return goroutine{}
+		}
+		buf = make([]byte, 2*len(buf))
 	}
-	return gs[0].id
+}
+
+// runsTest reports whether g is a test's own goroutine.
+func (g goroutine) runsTest() bool {
+	for _, f := range g.frames {
+		if f.fn == "testing.tRunner" {
+			return true
+		}
+	}
+	return false
 }
 
 func parseStacks(dump []byte) []goroutine {
@@ -88,29 +103,63 @@ func parseStacks(dump []byte) []goroutine {
 	return out
 }
 
-// lessonPackage is the import path of the package under test, found from a
-// test frame in this folder: ".../lessons/05-pubsub_test.TestX" gives
-// ".../lessons/05-pubsub".
+// testedPackage is the import path of the package under test, whose
+// non-test files are the learner's code. Main sets it from its caller (the
+// package's TestMain); a package without Main has it found from the frame of
+// a test function. Both come from function names, not file paths, so they
+// hold whatever the files' paths are: a file that go test -overlay puts in
+// place is named in stack frames by the path it replaces, and -trimpath
+// changes every path.
+var testedPackage struct {
+	sync.Mutex
+	path string
+}
+
+// setTestedPackage notes the package of fn, a function name such as
+// ".../lessons/05-pubsub_test.TestMain".
+func setTestedPackage(fn string) string {
+	path := strings.TrimSuffix(packageOf(fn), "_test")
+	testedPackage.Lock()
+	defer testedPackage.Unlock()
+	testedPackage.path = path
+	return path
+}
+
+// lessonPackage returns the package under test, looking in gs for a test
+// function if Main did not say.
 func lessonPackage(gs []goroutine) string {
-	wd, _ := os.Getwd()
+	testedPackage.Lock()
+	path := testedPackage.path
+	testedPackage.Unlock()
+	if path != "" {
+		return path
+	}
 	for _, g := range gs {
-		for _, f := range g.frames {
-			if filepath.Dir(f.file) != wd || !strings.HasSuffix(f.file, "_test.go") {
-				continue
-			}
-			slash := strings.LastIndexByte(f.fn, '/')
-			pkg, _, ok := strings.Cut(f.fn[slash+1:], ".")
-			if ok {
-				return strings.TrimSuffix(f.fn[:slash+1]+pkg, "_test")
+		for i, f := range g.frames {
+			if f.fn == "testing.tRunner" && i > 0 && !strings.HasPrefix(g.frames[i-1].fn, "testing.") {
+				return setTestedPackage(g.frames[i-1].fn)
 			}
 		}
 	}
 	return ""
 }
 
+// packageOf returns the import path in a function's name.
+func packageOf(fn string) string {
+	slash := strings.LastIndexByte(fn, '/')
+	if dot := strings.IndexByte(fn[slash+1:], '.'); dot >= 0 {
+		return fn[:slash+1+dot]
+	}
+	return fn
+}
+
+// harnessPackage is this package's import path: its code is never the
+// learner's, even in its own tests.
+var harnessPackage = reflect.TypeFor[Server]().PkgPath()
+
 // isLearnerFrame reports whether f is in the lesson's own (non-test) code.
 func isLearnerFrame(f frame, pkg string) bool {
-	return pkg != "" && strings.HasPrefix(f.fn, pkg+".") && !strings.HasSuffix(f.file, "_test.go")
+	return pkg != "" && pkg != harnessPackage && strings.HasPrefix(f.fn, pkg+".") && !strings.HasSuffix(f.file, "_test.go")
 }
 
 // shortFunc turns ".../lessons/05-pubsub.(*Hub).Publish" into "(*Hub).Publish".
@@ -206,9 +255,10 @@ func panicLocation(stack []byte) string {
 	if len(gs) == 0 {
 		return ""
 	}
-	// debug.Stack has no test frame to find the package by; look through
-	// every goroutine for it.
-	pkg := lessonPackage(allGoroutines())
+	pkg := lessonPackage(nil)
+	if pkg == "" { // debug.Stack has no test frame: look in every goroutine
+		pkg = lessonPackage(allGoroutines())
+	}
 	for _, f := range gs[0].frames {
 		if isLearnerFrame(f, pkg) {
 			return fmt.Sprintf("%s:%d in %s", filepath.Base(f.file), f.line, shortFunc(f.fn))

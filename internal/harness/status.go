@@ -90,5 +90,5 @@ func blockedReport(t testing.TB, err error, want codes.Code, call string) string
 	if status.Code(err) != codes.DeadlineExceeded || want == codes.DeadlineExceeded {
 		return ""
 	}
-	return freezeAll(t, call+" ended with codes.DeadlineExceeded")
+	return freezeAll(t, call+" ended with codes.DeadlineExceeded", true)
 }

@@ -13,7 +13,7 @@ import "time"
 // It is well above WaitLimit, so a wait that gives up finds the call still in
 // progress and can say who is blocked where, and nothing that happened only
 // because the fail-safe ended a call can pass for something that happened on
-// time.
+// time. (A wait late in a long test gives up sooner still: see limitFor.)
 const (
 	WaitLimit   = 2 * time.Second
 	CallTimeout = 4 * time.Second
@@ -35,4 +35,4 @@ var testLimit = 8 * time.Second
 //	case <-harness.Timeout():
 //		harness.Blocked(t, "the worker to receive a task")
 //	}
-func Timeout() <-chan time.Time { return time.After(WaitLimit) }
+func Timeout() <-chan time.Time { return time.After(waitLimit) }
