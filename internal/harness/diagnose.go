@@ -109,7 +109,7 @@ func (c *call) observed(now time.Time) []string {
 		parts = append(parts, "Recv returned io.EOF (the client's CloseSend)")
 	}
 	if c.sendFailures > 0 {
-		parts = append(parts, fmt.Sprintf("Send failed %d time(s), the last with %s", c.sendFailures, Describe(c.lastSendErr)))
+		parts = append(parts, fmt.Sprintf("Send failed %s, the last with %s", times(c.sendFailures), Describe(c.lastSendErr)))
 	}
 	if c.returned {
 		parts = append(parts, "the handler returned "+statusOf(c.handlerErr))
@@ -122,6 +122,13 @@ func (c *call) observed(now time.Time) []string {
 		parts = append(parts, "its context is live")
 	}
 	return append(lines, "server: "+strings.Join(parts, "; "))
+}
+
+func times(n int) string {
+	if n == 1 {
+		return "once"
+	}
+	return fmt.Sprintf("%d times", n)
 }
 
 func statusOf(err error) string {
@@ -185,8 +192,8 @@ func (c *call) conclusions(now time.Time) []string {
 	if c.running(opHandler) && !c.serverEnd.IsZero() && now.Sub(c.serverEnd) >= settle {
 		ago := round(now.Sub(c.serverEnd))
 		if c.sendFailures >= 2 {
-			out = append(out, fmt.Sprintf("The handler's context ended %v ago and its Send has failed %d times, yet it still runs: "+
-				"it goes on after Send fails. Send's error means the call is over: return it.", ago, c.sendFailures))
+			out = append(out, fmt.Sprintf("The handler's context ended %v ago and its Send has failed %s, yet it still runs: "+
+				"it goes on after Send fails. Send's error means the call is over: return it.", ago, times(c.sendFailures)))
 		} else {
 			out = append(out, fmt.Sprintf("The handler's context ended %v ago, yet it still runs: a handler must return once its context ends "+
 				"(ctx.Done(), or stream.Context().Done(), in every wait).", ago))

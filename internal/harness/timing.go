@@ -35,4 +35,7 @@ var testLimit = 8 * time.Second
 //	case <-harness.Timeout():
 //		harness.Blocked(t, "the worker to receive a task")
 //	}
+//
+// Unlike Wait, it has no test to look at, so it cannot end early for a call
+// close to its fail-safe: prefer Wait where there is one channel to wait on.
 func Timeout() <-chan time.Time { return time.After(waitLimit) }
