@@ -1,6 +1,7 @@
 package bidi_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -63,55 +64,6 @@ func sendAll(stream grpc.BidiStreamingClient[bidipb.CalcRequest, bidipb.CalcRepl
 	stream.CloseSend() //nolint:errcheck // always nil
 }
 
-func add(id, a, b int64) *bidipb.CalcRequest {
-	return &bidipb.CalcRequest{Id: id, Op: bidipb.Op_OP_ADD, A: a, B: b}
-}
-
-func TestBidi_Calculate_EveryIDAnsweredOnce(t *testing.T) {
-	harness.See(t, task1)
-	client, _ := startCalculator(t)
-	stream, err := client.Calculate(harness.Context(t))
-	require.NoError(t, err)
-
-	const n = 40
-	var reqs []*bidipb.CalcRequest
-	for id := int64(1); id <= n; id++ {
-		ops := []bidipb.Op{bidipb.Op_OP_ADD, bidipb.Op_OP_SUBTRACT, bidipb.Op_OP_MULTIPLY, bidipb.Op_OP_DIVIDE}
-		reqs = append(reqs, &bidipb.CalcRequest{Id: id, Op: ops[id%4], A: 100 + id, B: id})
-	}
-	got := collect(stream)
-	sendAll(stream, reqs)
-	c := harness.Wait(t, got, "Calculate's replies to end")
-
-	harness.RequireCode(t, errOrNil(c.err), codes.OK, "Calculate with 40 requests, then CloseSend", task1)
-
-	byID := map[int64]int{}
-	for _, reply := range c.replies {
-		byID[reply.GetId()]++
-	}
-	for _, req := range reqs {
-		id := req.GetId()
-		assert.Equal(t, 1, byID[id], "request id %d: want (left) exactly one reply, got (right); see README.md, %q", id, task1)
-	}
-	want := map[int64]int64{}
-	for _, req := range reqs {
-		switch req.GetOp() {
-		case bidipb.Op_OP_ADD:
-			want[req.GetId()] = req.GetA() + req.GetB()
-		case bidipb.Op_OP_SUBTRACT:
-			want[req.GetId()] = req.GetA() - req.GetB()
-		case bidipb.Op_OP_MULTIPLY:
-			want[req.GetId()] = req.GetA() * req.GetB()
-		case bidipb.Op_OP_DIVIDE:
-			want[req.GetId()] = req.GetA() / req.GetB()
-		}
-	}
-	for _, reply := range c.replies {
-		assert.Equal(t, want[reply.GetId()], reply.GetResult(),
-			"reply for id %d: want (left) the result of that request, got (right); see README.md, %q", reply.GetId(), task1)
-	}
-}
-
 // errOrNil turns the io.EOF that ends a stream well into nil, so that
 // harness.RequireCode reads it as OK and explains anything else.
 func errOrNil(err error) error {
@@ -121,12 +73,48 @@ func errOrNil(err error) error {
 	return err
 }
 
+func TestBidi_Calculate_EveryIDAnsweredOnce(t *testing.T) {
+	client, _ := startCalculator(t)
+	stream, err := client.Calculate(harness.Context(t))
+	require.NoError(t, err)
+
+	const n = 40
+	ops := []bidipb.Op{bidipb.Op_OP_ADD, bidipb.Op_OP_SUBTRACT, bidipb.Op_OP_MULTIPLY, bidipb.Op_OP_DIVIDE}
+	var reqs []*bidipb.CalcRequest
+	want := map[int64]int64{}
+	for id := int64(1); id <= n; id++ {
+		req := &bidipb.CalcRequest{Id: id, Op: ops[id%4], A: 100 + id, B: id, Padding: fmt.Appendf(nil, "padding of %d", id)}
+		reqs = append(reqs, req)
+		want[id] = map[bidipb.Op]int64{
+			bidipb.Op_OP_ADD:      req.GetA() + req.GetB(),
+			bidipb.Op_OP_SUBTRACT: req.GetA() - req.GetB(),
+			bidipb.Op_OP_MULTIPLY: req.GetA() * req.GetB(),
+			bidipb.Op_OP_DIVIDE:   req.GetA() / req.GetB(),
+		}[req.GetOp()]
+	}
+	got := collect(stream)
+	sendAll(stream, reqs)
+	c := harness.Wait(t, got, "Calculate's replies to end")
+	harness.RequireOK(t, errOrNil(c.err), "Calculate with 40 requests, then CloseSend")
+
+	byID := map[int64]int{}
+	for _, reply := range c.replies {
+		id := reply.GetId()
+		byID[id]++
+		assert.Equal(t, want[id], reply.GetResult(), "the result in the reply for id %d (each reply names its request's id)", id)
+		assert.Equal(t, fmt.Sprintf("padding of %d", id), string(reply.GetPadding()),
+			"the padding of the reply for id %d: copy the request's padding, unchanged", id)
+	}
+	for id := int64(1); id <= n; id++ {
+		assert.Equal(t, 1, byID[id], "replies naming request id %d", id)
+	}
+}
+
 // TestBidi_Calculate_HalfClose_RepliesThenEOF sends everything and closes its
 // side before it reads a single reply. CloseSend only ends the client's
 // direction: the server's Recv returns io.EOF, it still owes the replies,
 // and the call ends with OK only when the handler returns nil.
 func TestBidi_Calculate_HalfClose_RepliesThenEOF(t *testing.T) {
-	harness.See(t, task1)
 	client, srv := startCalculator(t)
 	stream, err := client.Calculate(harness.Context(t))
 	require.NoError(t, err)
@@ -139,15 +127,14 @@ func TestBidi_Calculate_HalfClose_RepliesThenEOF(t *testing.T) {
 	sendAll(stream, reqs)
 
 	c := harness.Wait(t, collect(stream), "Calculate's replies after CloseSend")
-	harness.RequireCode(t, errOrNil(c.err), codes.OK, "Calculate: Recv after CloseSend and all replies", task1)
-	assert.Len(t, c.replies, n, "replies after CloseSend: every request sent before it is still owed a reply; see README.md, %q", task1)
+	harness.RequireOK(t, errOrNil(c.err), "Calculate: Recv after CloseSend and all replies")
+	assert.Len(t, c.replies, n, "replies after CloseSend: every request sent before it is still owed a reply")
 
 	handler := srv.HandlerReturned(t, "Calculate")
-	harness.AssertCode(t, handler.Err, codes.OK, "what the Calculate handler returned after the client's CloseSend", task1)
+	harness.AssertCode(t, handler.Err, codes.OK, "what the Calculate handler returned after the client's CloseSend")
 }
 
 func TestBidi_Calculate_DivideByZero_ReplyCarriesError(t *testing.T) {
-	harness.See(t, task1)
 	client, _ := startCalculator(t)
 	stream, err := client.Calculate(harness.Context(t))
 	require.NoError(t, err)
@@ -158,21 +145,21 @@ func TestBidi_Calculate_DivideByZero_ReplyCarriesError(t *testing.T) {
 		add(2, 2, 3),
 	})
 	c := harness.Wait(t, got, "Calculate's replies to end")
-	harness.RequireCode(t, errOrNil(c.err), codes.OK,
-		"Calculate after a division by zero: one bad request must not end the whole stream", task1)
-	require.Len(t, c.replies, 2, "one reply per request; see README.md, %q", task1)
+	harness.RequireOK(t, errOrNil(c.err), "Calculate after a division by zero: one bad request must not end the whole stream")
+	require.Len(t, c.replies, 2, "one reply per request")
 
 	byID := map[int64]*bidipb.CalcReply{}
 	for _, reply := range c.replies {
 		byID[reply.GetId()] = reply
 	}
-	assert.Contains(t, byID[1].GetError(), "zero", "reply 1 (7 / 0) should carry the error in its error field; see README.md, %q", task1)
-	assert.Equal(t, int64(5), byID[2].GetResult(), "reply 2 (2 + 3) after the failed request; see README.md, %q", task1)
+	assert.Contains(t, byID[1].GetError(), "zero", "reply 1 (7 / 0) should carry the error in its error field")
+	assert.Equal(t, int64(5), byID[2].GetResult(), "reply 2 (2 + 3) after the failed request")
 }
 
-func TestBidi_Calculate_NonPositiveID_InvalidArgument(t *testing.T) {
-	harness.See(t, task1)
-	for _, id := range []int64{0, -3} {
+// TestBidi_Calculate_IDMustBePositive checks both sides of the limit: 1 is
+// the smallest id a reply can name, 0 is one past it.
+func TestBidi_Calculate_IDMustBePositive(t *testing.T) {
+	for _, id := range []int64{1, 0, -3} {
 		t.Run(fmt.Sprintf("id=%d", id), func(t *testing.T) {
 			client, _ := startCalculator(t)
 			stream, err := client.Calculate(harness.Context(t))
@@ -180,10 +167,77 @@ func TestBidi_Calculate_NonPositiveID_InvalidArgument(t *testing.T) {
 
 			got := collect(stream)
 			sendAll(stream, []*bidipb.CalcRequest{add(id, 1, 1)})
-			c := harness.Wait(t, got, "Calculate to end after a request with a bad id")
-			harness.RequireCode(t, errOrNil(c.err), codes.InvalidArgument, fmt.Sprintf("Calculate with request id %d", id), task1)
-			assert.Contains(t, status.Convert(c.err).Message(), "id", "the message should say the id is what is wrong")
-			assert.Empty(t, c.replies, "no reply can name a request without an id")
+			c := harness.Wait(t, got, fmt.Sprintf("Calculate to end after a request with id %d", id))
+			if id > 0 {
+				harness.RequireOK(t, errOrNil(c.err), fmt.Sprintf("Calculate with request id %d, the smallest valid one", id))
+				require.Len(t, c.replies, 1, "replies to one request with id %d", id)
+				assert.Equal(t, id, c.replies[0].GetId(), "the reply's id")
+				return
+			}
+			harness.RequireCode(t, errOrNil(c.err), codes.InvalidArgument, fmt.Sprintf("Calculate with request id %d", id))
+			assert.Contains(t, status.Convert(c.err).Message(), fmt.Sprint(id), "the message should name the bad id")
+			assert.Empty(t, c.replies, "no reply can name a request without a positive id")
 		})
 	}
+}
+
+// TestBidi_Calculate_ClientCancels_HandlerReturnsCanceled cancels the call
+// while the stream is open. The handler's Recv fails with codes.Canceled:
+// that is no clean end, so the handler must return that error, not nil.
+func TestBidi_Calculate_ClientCancels_HandlerReturnsCanceled(t *testing.T) {
+	client, srv := startCalculator(t)
+	ctx, cancel := context.WithCancel(harness.Context(t))
+	defer cancel()
+	stream, err := client.Calculate(ctx)
+	require.NoError(t, err)
+
+	require.NoError(t, stream.Send(add(1, 2, 3)))
+	reply, err := stream.Recv()
+	harness.RequireOK(t, err, "Calculate: Recv of the reply to request 1")
+	assert.Equal(t, int64(5), reply.GetResult())
+
+	cancel() // the client goes away without CloseSend
+	handler := srv.HandlerReturned(t, "Calculate")
+	harness.AssertCode(t, sent(handler.Err), codes.Canceled, "what Calculate returned after the client cancelled")
+}
+
+// brokenCalcStream is a server stream whose Send fails, as a real one does
+// once the client is gone. It hands out its requests, then io.EOF.
+type brokenCalcStream struct {
+	grpc.ServerStream // nil: only the methods below are used
+	ctx               context.Context
+	reqs              []*bidipb.CalcRequest
+	sendErr           error
+	sends             int
+}
+
+func (s *brokenCalcStream) Context() context.Context { return s.ctx }
+
+func (s *brokenCalcStream) Recv() (*bidipb.CalcRequest, error) {
+	if len(s.reqs) == 0 {
+		return nil, io.EOF
+	}
+	req := s.reqs[0]
+	s.reqs = s.reqs[1:]
+	return req, nil
+}
+
+func (s *brokenCalcStream) Send(*bidipb.CalcReply) error {
+	s.sends++
+	return s.sendErr
+}
+
+// TestBidi_Calculate_SendFails_ReturnsItsError calls Calculate directly with
+// a stream whose Send fails. The call is over: return that error at once,
+// rather than reading on.
+func TestBidi_Calculate_SendFails_ReturnsItsError(t *testing.T) {
+	stream := &brokenCalcStream{
+		ctx:     t.Context(),
+		reqs:    []*bidipb.CalcRequest{add(1, 1, 1), add(2, 2, 2), add(3, 3, 3)},
+		sendErr: status.Error(codes.Unavailable, "the client's connection is gone"),
+	}
+	var err error
+	harness.Call(t, "NewCalculator().Calculate(stream)", func() { err = bidi.NewCalculator().Calculate(stream) })
+	harness.RequireCode(t, err, codes.Unavailable, "Calculate on a stream whose first Send fails")
+	assert.Equal(t, 1, stream.sends, "Send calls: after the first failed, the call was over")
 }

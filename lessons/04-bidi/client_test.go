@@ -2,6 +2,7 @@ package bidi_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"testing"
@@ -28,25 +29,25 @@ import (
 type givenCalculator struct {
 	bidipb.UnimplementedCalculatorServer
 
-	failAfter int   // if > 0, end the call with ResourceExhausted after this many replies
-	skip      int64 // if > 0, never answer this id
-	repeat    int64 // if > 0, answer this id twice
+	skip    int64 // if > 0, never answer this id
+	repeat  int64 // if > 0, answer this id twice
+	unknown int64 // if > 0, answer the first pair with a reply for this id too
 }
 
 func (g *givenCalculator) Calculate(stream bidipb.Calculator_CalculateServer) error {
 	var held *bidipb.CalcRequest
-	sent := 0
 	reply := func(req *bidipb.CalcRequest) error {
-		if g.failAfter > 0 && sent == g.failAfter {
-			return status.Error(codes.ResourceExhausted, "the given calculator is out of paper")
-		}
-		sent++
 		if req.GetId() == g.skip {
 			return nil
 		}
 		r := &bidipb.CalcReply{Id: req.GetId(), Result: req.GetA() + req.GetB(), Padding: req.GetPadding()}
 		if req.GetId() == g.repeat {
 			if err := stream.Send(r); err != nil {
+				return err
+			}
+		}
+		if g.unknown > 0 && req.GetId() == 1 {
+			if err := stream.Send(&bidipb.CalcReply{Id: g.unknown}); err != nil {
 				return err
 			}
 		}
@@ -77,27 +78,131 @@ func (g *givenCalculator) Calculate(stream bidipb.Calculator_CalculateServer) er
 	}
 }
 
-func startGivenCalculator(t *testing.T, g *givenCalculator) bidipb.CalculatorClient {
+// failingCalculator is the test's own Calculator that reads some requests,
+// answers none, waits until the client is in the Send the test holds (see
+// watchedClient), and ends the call with ResourceExhausted.
+type failingCalculator struct {
+	bidipb.UnimplementedCalculatorServer
+	after int           // requests to read first
+	held  chan struct{} // closed when the client's held Send has started
+}
+
+func (f *failingCalculator) Calculate(stream bidipb.Calculator_CalculateServer) error {
+	for range f.after {
+		if _, err := stream.Recv(); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-f.held:
+	case <-stream.Context().Done():
+		return status.FromContextError(stream.Context().Err()).Err()
+	}
+	return status.Error(codes.ResourceExhausted, "the given calculator is out of paper")
+}
+
+func startGivenCalculator(t *testing.T, calc bidipb.CalculatorServer) bidipb.CalculatorClient {
 	t.Helper()
-	srv := harness.Start(t, func(s *grpc.Server) { bidipb.RegisterCalculatorServer(s, g) })
+	srv := harness.Start(t, func(s *grpc.Server) { bidipb.RegisterCalculatorServer(s, calc) })
 	return bidipb.NewCalculatorClient(srv.Conn)
 }
 
-// calculateAll runs CalculateAll on its own goroutine, so a client that
-// deadlocks fails at the fail-safe with a message instead of hanging.
-func calculateAll(t *testing.T, client bidipb.CalculatorClient, reqs []*bidipb.CalcRequest) (map[int64]*bidipb.CalcReply, error) {
-	t.Helper()
-	type result struct {
-		replies map[int64]*bidipb.CalcReply
-		err     error
+// watchedClient stands between CalculateAll and the real client, and hands
+// CalculateAll a stream that makes gRPC's rules visible. With holdSend set,
+// the Send of that request number blocks until the stream's context ends,
+// as a Send blocked on flow control does: only a cancel frees it.
+type watchedClient struct {
+	bidipb.CalculatorClient
+	holdSend int
+	held     chan struct{} // closed when the held Send starts
+	stream   *watchedStream
+}
+
+func watch(client bidipb.CalculatorClient, holdSend int) *watchedClient {
+	return &watchedClient{CalculatorClient: client, holdSend: holdSend, held: make(chan struct{})}
+}
+
+func (c *watchedClient) Calculate(ctx context.Context, opts ...grpc.CallOption) (bidipb.Calculator_CalculateClient, error) {
+	stream, err := c.CalculatorClient.Calculate(ctx, opts...)
+	if err != nil {
+		return nil, err
 	}
-	done := make(chan result, 1)
-	go func() {
-		replies, err := bidi.CalculateAll(harness.Context(t), client, reqs)
-		done <- result{replies, err}
-	}()
-	r := harness.Wait(t, done, "CalculateAll to return (if this is the fail-safe, both sides are blocked in Send: see README.md, \"Deadlock: both sides sending, nobody reading\")")
-	return r.replies, r.err
+	c.stream = &watchedStream{Calculator_CalculateClient: stream, c: c, ctx: ctx, heldDone: make(chan struct{})}
+	return c.stream, nil
+}
+
+// watchedStream keeps its record of each side without a lock and without
+// atomics, on purpose. gRPC allows one goroutine in Send or CloseSend and
+// another in Recv, each waiting for its own previous call; a second sender,
+// a second receiver, or a call still running after CalculateAll returned
+// touches these fields unsynchronised, which -race reports every time.
+type watchedStream struct {
+	bidipb.Calculator_CalculateClient
+	c   *watchedClient
+	ctx context.Context
+
+	sends              int
+	sending, receiving bool // a call on that side is running
+	overlapped         bool // a sending call started while another was running
+	heldDone           chan struct{}
+}
+
+func (s *watchedStream) Send(req *bidipb.CalcRequest) error {
+	s.overlapped = s.overlapped || s.sending
+	s.sending = true
+	s.sends++
+	if s.sends == s.c.holdSend {
+		close(s.c.held)
+		<-s.ctx.Done()
+		err := s.Calculator_CalculateClient.Send(req)
+		s.sending = false
+		close(s.heldDone)
+		return err
+	}
+	err := s.Calculator_CalculateClient.Send(req)
+	s.sending = false
+	return err
+}
+
+func (s *watchedStream) CloseSend() error {
+	s.overlapped = s.overlapped || s.sending
+	s.sending = true
+	err := s.Calculator_CalculateClient.CloseSend()
+	s.sending = false
+	return err
+}
+
+func (s *watchedStream) Recv() (*bidipb.CalcReply, error) {
+	s.receiving = true
+	reply, err := s.Calculator_CalculateClient.Recv()
+	s.receiving = false
+	return reply, err
+}
+
+// calculateAll calls CalculateAll through harness.Call (a deadlock fails
+// within seconds, naming your line) and then checks that, once it returned,
+// nothing it started was still running: no call on the stream, no goroutine.
+func calculateAll(t *testing.T, ctx context.Context, c *watchedClient, reqs []*bidipb.CalcRequest) (map[int64]*bidipb.CalcReply, error) {
+	t.Helper()
+	before := lessonGoroutines()
+	var replies map[int64]*bidipb.CalcReply
+	var err error
+	harness.Call(t, "CalculateAll(ctx, client, reqs)", func() { replies, err = bidi.CalculateAll(ctx, c, reqs) })
+	if s := c.stream; s != nil {
+		// Read first, before anything else touches the stream: under -race,
+		// a call still running now is a data race with these reads.
+		sending, receiving, overlapped := s.sending, s.receiving, s.overlapped
+		assert.False(t, overlapped, "two Sends (or Send and CloseSend) ran at once on the stream: only one goroutine may send")
+		assert.False(t, sending, "a Send or CloseSend was still running when CalculateAll returned: wait for every goroutine you start")
+		assert.False(t, receiving, "a Recv was still running when CalculateAll returned: wait for the receiving goroutine")
+		select {
+		case <-c.held:
+			harness.Wait(t, s.heldDone, "the held Send to return after the stream's context ended")
+		default:
+		}
+	}
+	requireNoGoroutineLeft(t, before, "CalculateAll has returned, yet")
+	return replies, err
 }
 
 func numbered(n int, padding []byte) []*bidipb.CalcRequest {
@@ -110,19 +215,27 @@ func numbered(n int, padding []byte) []*bidipb.CalcRequest {
 }
 
 func TestBidi_CalculateAll_FilesRepliesByID(t *testing.T) {
-	harness.See(t, task3)
-	client := startGivenCalculator(t, &givenCalculator{})
+	client := watch(startGivenCalculator(t, &givenCalculator{}), 0)
 
 	const n = 25 // odd: the last request is answered only after CloseSend
-	replies, err := calculateAll(t, client, numbered(n, nil))
-	harness.RequireOK(t, err, "CalculateAll with 25 requests", task3)
-	require.Len(t, replies, n, "CalculateAll: one reply per request; see README.md, %q", task3)
+	replies, err := calculateAll(t, harness.Context(t), client, numbered(n, nil))
+	harness.RequireOK(t, err, "CalculateAll with 25 requests")
+	require.Len(t, replies, n, "CalculateAll: one reply per request")
 	for id := int64(1); id <= n; id++ {
-		assert.Equal(t, id, replies[id].GetId(), "replies[%d] holds the reply for another request; see README.md, %q", id, task3)
+		assert.Equal(t, id, replies[id].GetId(), "the id of replies[%d]", id)
 		assert.Equal(t, id+1000, replies[id].GetResult(),
-			"replies[%d]: want (left) the result of request %d, got (right): file replies by their id, not by arrival order; see README.md, %q",
-			id, id, task3)
+			"the result in replies[%d]: file each reply by its id, not by arrival order", id)
 	}
+}
+
+// TestBidi_CalculateAll_NoRequests_EmptyMap: an empty call is valid. The
+// client sends nothing, half-closes, and the server ends with OK.
+func TestBidi_CalculateAll_NoRequests_EmptyMap(t *testing.T) {
+	client := watch(startGivenCalculator(t, &givenCalculator{}), 0)
+
+	replies, err := calculateAll(t, harness.Context(t), client, nil)
+	harness.RequireOK(t, err, "CalculateAll with no requests")
+	assert.Empty(t, replies, "the replies to no requests")
 }
 
 // TestBidi_CalculateAll_ManyLargeMessages_NoDeadlock sends far more bytes
@@ -130,44 +243,83 @@ func TestBidi_CalculateAll_FilesRepliesByID(t *testing.T) {
 // sends everything before it reads blocks in Send once the server, blocked in
 // its own Send, stops reading: see the README's "Deadlock" section.
 func TestBidi_CalculateAll_ManyLargeMessages_NoDeadlock(t *testing.T) {
-	harness.See(t, task3)
-	client := startGivenCalculator(t, &givenCalculator{})
+	client := watch(startGivenCalculator(t, &givenCalculator{}), 0)
 
 	padding := bytes.Repeat([]byte("x"), 64<<10) // 64 KiB, the size of a stream's initial window
 	const n = 64                                 // 4 MiB each way; a client that sends everything first sticks before 10
-	replies, err := calculateAll(t, client, numbered(n, padding))
-	harness.RequireOK(t, err, "CalculateAll with 64 requests of 64 KiB", task3)
-	require.Len(t, replies, n, "CalculateAll: one reply per request; see README.md, %q", task3)
+	replies, err := calculateAll(t, harness.Context(t), client, numbered(n, padding))
+	harness.RequireOK(t, err, "CalculateAll with 64 requests of 64 KiB")
+	require.Len(t, replies, n, "CalculateAll: one reply per request")
 	for id, reply := range replies {
-		assert.Len(t, reply.GetPadding(), len(padding), "reply %d lost its padding", id)
+		assert.Len(t, reply.GetPadding(), len(padding), "the padding of reply %d", id)
 	}
 }
 
+// TestBidi_CalculateAll_ServerFails_ReturnsItsStatus has the server end the
+// call with ResourceExhausted while your Send of request 7 is blocked. That
+// Send then fails with io.EOF, which only says the call is over: the status
+// is what Recv returned.
 func TestBidi_CalculateAll_ServerFails_ReturnsItsStatus(t *testing.T) {
-	harness.See(t, task3)
-	client := startGivenCalculator(t, &givenCalculator{failAfter: 4})
+	client := watch(nil, 7)
+	client.CalculatorClient = startGivenCalculator(t, &failingCalculator{after: 6, held: client.held})
 
-	_, err := calculateAll(t, client, numbered(20, nil))
-	harness.RequireCode(t, err, codes.ResourceExhausted,
-		"CalculateAll against a server that fails after 4 replies (a Send's io.EOF is not the status: Recv has it)", task3)
+	_, err := calculateAll(t, harness.Context(t), client, numbered(20, nil))
+	harness.RequireCode(t, err, codes.ResourceExhausted, "CalculateAll against a server that fails while request 7 is being sent")
 }
 
-func TestBidi_CalculateAll_LostOrRepeatedReply_IsAnError(t *testing.T) {
-	harness.See(t, task3)
+// TestBidi_CalculateAll_NothingOutlivesReturn has the server fail while the
+// Send of the last request is blocked. CalculateAll must not return until
+// that Send has returned: a goroutine still sending after its caller moved
+// on is a leak, and a data race on the stream.
+func TestBidi_CalculateAll_NothingOutlivesReturn(t *testing.T) {
+	client := watch(nil, 4)
+	client.CalculatorClient = startGivenCalculator(t, &failingCalculator{after: 3, held: client.held})
+
+	_, err := calculateAll(t, harness.Context(t), client, numbered(4, nil))
+	harness.RequireCode(t, err, codes.ResourceExhausted, "CalculateAll against a server that fails while the last request is being sent")
+}
+
+// TestBidi_CalculateAll_WrongReplies_AreErrors: every id is answered exactly
+// once. The repeated and unknown replies arrive while your Send of request 9
+// is blocked: return the error at once, which means cancelling that Send.
+func TestBidi_CalculateAll_WrongReplies_AreErrors(t *testing.T) {
 	cases := []struct {
-		name string
-		g    *givenCalculator
+		name     string
+		g        *givenCalculator
+		holdSend int
+		bad      string // what the error should name
 	}{
-		{"reply for id 7 missing", &givenCalculator{skip: 7}},
-		{"reply for id 7 twice", &givenCalculator{repeat: 7}},
+		{"no reply for id 7", &givenCalculator{skip: 7}, 0, "7"},
+		{"two replies for id 7", &givenCalculator{repeat: 7}, 9, "7"},
+		{"a reply for id 99, never sent", &givenCalculator{unknown: 99}, 9, "99"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			client := startGivenCalculator(t, tc.g)
-			replies, err := calculateAll(t, client, numbered(10, nil))
-			require.Error(t, err, "CalculateAll should fail when a %s: every id is answered exactly once; see README.md, %q", tc.name, task3)
-			assert.Contains(t, err.Error(), "7", "the error should name the id; got %q; see README.md, %q", err, task3)
+			client := watch(startGivenCalculator(t, tc.g), tc.holdSend)
+			replies, err := calculateAll(t, harness.Context(t), client, numbered(10, nil))
+			require.Error(t, err, "CalculateAll when the server sends %s", tc.name)
+			assert.Contains(t, err.Error(), tc.bad, "the error should name the id")
 			assert.Nil(t, replies, "no replies on error")
 		})
 	}
+}
+
+// TestBidi_CalculateAll_CallerCancels_ReturnsCanceled cancels the caller's
+// context while the server still holds the call open. The stream must be
+// built on that context, so the call ends and CalculateAll returns Canceled.
+func TestBidi_CalculateAll_CallerCancels_ReturnsCanceled(t *testing.T) {
+	h := &heldCalculator{release: make(chan struct{}), received: make(chan int64, 16)}
+	client := watch(startGivenCalculator(t, h), 0)
+	ctx, cancel := context.WithCancel(harness.Context(t))
+	defer cancel()
+	go func() {
+		select {
+		case <-h.received: // the server has request 1; no reply will come
+			cancel()
+		case <-t.Context().Done():
+		}
+	}()
+
+	_, err := calculateAll(t, ctx, client, numbered(3, nil))
+	harness.RequireCode(t, err, codes.Canceled, "CalculateAll after its caller cancelled, with the server still holding the call")
 }

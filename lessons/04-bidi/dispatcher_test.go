@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -28,31 +27,23 @@ type dispatch struct {
 	tasks      chan *bidipb.Task
 	closeTasks func()
 	departures chan bidi.Departure
+	end        context.CancelFunc // ends the dispatcher's life
 }
 
-func startDispatcher(t *testing.T) *dispatch {
+// startDispatcher starts your Dispatcher with room for that many departure
+// reports nobody has read yet.
+func startDispatcher(t *testing.T, room int) *dispatch {
 	t.Helper()
-	d := &dispatch{tasks: make(chan *bidipb.Task), departures: make(chan bidi.Departure, 16)}
-	var once sync.Once
-	d.closeTasks = func() { once.Do(func() { close(d.tasks) }) }
+	life, end := context.WithCancel(t.Context())
+	d := &dispatch{tasks: make(chan *bidipb.Task), departures: make(chan bidi.Departure, room), end: end}
+	d.closeTasks = sync.OnceFunc(func() { close(d.tasks) })
 	d.srv = harness.Start(t, func(s *grpc.Server) {
-		bidipb.RegisterDispatcherServer(s, bidi.NewDispatcher(d.tasks, d.departures))
+		bidipb.RegisterDispatcherServer(s, bidi.NewDispatcher(life, d.tasks, d.departures))
 	})
 	t.Cleanup(d.closeTasks) // no handler may stay blocked on the queue
+	t.Cleanup(end)
 	d.client = bidipb.NewDispatcherClient(d.srv.Conn)
 	return d
-}
-
-// departure waits for the one report a finished Work call sends.
-func (d *dispatch) departure(t *testing.T, see string) bidi.Departure {
-	t.Helper()
-	select {
-	case dep := <-d.departures:
-		return dep
-	case <-failSafe(t):
-		t.Fatalf("Work never sent its Departure: send one on d.departures before returning; see README.md, %q", see)
-		panic("unreachable")
-	}
 }
 
 // worker is the test's side of one Work stream. Its own goroutine receives
@@ -81,7 +72,7 @@ func openWorker(t *testing.T, ctx context.Context, d *dispatch, first *bidipb.Wo
 		}
 	}()
 	if first != nil {
-		w.send(t, first, "sending the worker's first message", task5)
+		w.send(t, first, "sending the worker's first message")
 	}
 	return w
 }
@@ -89,14 +80,14 @@ func openWorker(t *testing.T, ctx context.Context, d *dispatch, first *bidipb.Wo
 // send sends msg for the worker. If the handler has already ended the
 // stream, Send returns io.EOF, which says nothing of why: the reason is the
 // status the worker's Recv returned, so that is what a failure reports.
-func (w *worker) send(t *testing.T, msg *bidipb.WorkerMessage, what, see string) {
+func (w *worker) send(t *testing.T, msg *bidipb.WorkerMessage, what string) {
 	t.Helper()
 	err := w.stream.Send(msg)
 	if errors.Is(err, io.EOF) {
 		harness.Wait(t, w.done, "the worker's Recv to return the stream's status")
-		harness.RequireCode(t, w.err, codes.OK, what+" (Send returned io.EOF: the stream had already ended)", see)
+		harness.RequireOK(t, w.err, what+" (Send returned io.EOF: the stream had already ended)")
 	}
-	require.NoError(t, err, "%s: see README.md, %q", what, see)
+	require.NoError(t, err, what)
 }
 
 func register(name string) *bidipb.WorkerMessage {
@@ -108,34 +99,34 @@ func ackOf(id int64) *bidipb.WorkerMessage {
 }
 
 // push puts a task on the queue and returns once a Work handler has taken it.
-func (w *worker) push(t *testing.T, d *dispatch, id int64, see string) {
+func (w *worker) push(t *testing.T, d *dispatch, id int64) {
 	t.Helper()
 	select {
 	case d.tasks <- &bidipb.Task{Id: id, Payload: fmt.Sprintf("task %d", id)}:
 	case <-w.done:
-		t.Fatalf("the Work stream ended (%s) before the handler took task %d: see README.md, %q", describeErr(w.err), id, see)
-	case <-failSafe(t):
-		t.Fatalf("no Work handler took task %d from the queue: does it wait for an ack before pushing more? see README.md, %q", id, see)
+		t.Fatalf("the Work stream ended (%s) before the handler took task %d from the queue", harness.Describe(w.err), id)
+	case <-harness.Timeout():
+		harness.Blocked(t, fmt.Sprintf("a Work handler to take task %d from the queue (does it wait for an ack before taking more?)", id))
 	}
 }
 
 // next returns the next task pushed to the worker.
-func (w *worker) next(t *testing.T, see string) *bidipb.Task {
+func (w *worker) next(t *testing.T) *bidipb.Task {
 	t.Helper()
 	select {
 	case task := <-w.got:
 		return task
 	case <-w.done:
-		t.Fatalf("the Work stream ended (%s) while the worker waited for a task: see README.md, %q", describeErr(w.err), see)
-	case <-failSafe(t):
-		t.Fatalf("the handler took a task but never sent it to the worker: see README.md, %q", see)
+		t.Fatalf("the Work stream ended (%s) while the worker waited for a task", harness.Describe(w.err))
+	case <-harness.Timeout():
+		harness.Blocked(t, "the worker to receive the task the handler took from the queue")
 	}
 	panic("unreachable")
 }
 
-func (w *worker) ack(t *testing.T, id int64, see string) {
+func (w *worker) ack(t *testing.T, id int64) {
 	t.Helper()
-	w.send(t, ackOf(id), fmt.Sprintf("worker sending Ack{%d}", id), see)
+	w.send(t, ackOf(id), fmt.Sprintf("worker sending Ack{%d}", id))
 }
 
 // end waits for the worker's Recv to return its final error.
@@ -148,47 +139,32 @@ func (w *worker) end(t *testing.T, what string) error {
 	return w.err
 }
 
-func describeErr(err error) string {
-	if errors.Is(err, io.EOF) {
-		return "io.EOF"
-	}
-	s := status.Convert(err)
-	return fmt.Sprintf("codes.%s %q", s.Code(), s.Message())
-}
-
 func TestBidi_Work_PushesWithoutWaitingForAcks(t *testing.T) {
-	harness.See(t, task5)
-	d := startDispatcher(t)
+	d := startDispatcher(t, 64)
 	w := openWorker(t, harness.Context(t), d, register("ada"))
 
 	// Three pushes before any ack: pushing must not wait for acks.
 	for id := int64(1); id <= 3; id++ {
-		w.push(t, d, id, task5)
+		w.push(t, d, id)
 	}
 	for id := int64(1); id <= 3; id++ {
-		assert.Equal(t, id, w.next(t, task5).GetId(), "tasks should reach the worker in the order pushed")
+		assert.Equal(t, id, w.next(t).GetId(), "the task the worker received: tasks arrive in the order pushed")
 	}
-	w.ack(t, 2, task5)
-	w.push(t, d, 4, task5)
-	assert.Equal(t, int64(4), w.next(t, task5).GetId())
+	w.ack(t, 2)
+	w.push(t, d, 4)
+	assert.Equal(t, int64(4), w.next(t).GetId(), "the task the worker received after acking 2")
 	for _, id := range []int64{1, 3, 4} {
-		w.ack(t, id, task5)
+		w.ack(t, id)
 	}
 	require.NoError(t, w.stream.CloseSend())
-
-	harness.RequireOK(t, errOrNil(w.end(t, "Work to end after the worker's CloseSend")), "Work, worker side, after CloseSend", task5)
-	dep := d.departure(t, task5)
-	assert.Equal(t, "ada", dep.Worker, "Departure.Worker; see README.md, %q", task5)
-	assert.Empty(t, dep.Unacked, "Departure.Unacked after every task was acked; see README.md, %q", task5)
-	assert.NoError(t, dep.Err, "Departure.Err after the worker signed off")
+	harness.RequireOK(t, errOrNil(w.end(t, "Work to end after the worker's CloseSend")), "Work, worker side, after CloseSend")
 }
 
 // TestBidi_Work_PushesAndAcksInFlightTogether pushes tasks from the test
 // while the worker acks each one on another goroutine as it arrives: pushes
 // travel one way and acks the other, on one stream, at the same time.
 func TestBidi_Work_PushesAndAcksInFlightTogether(t *testing.T) {
-	harness.See(t, task5)
-	d := startDispatcher(t)
+	d := startDispatcher(t, 64)
 	w := openWorker(t, harness.Context(t), d, register("grace"))
 
 	const n = 200
@@ -209,41 +185,35 @@ func TestBidi_Work_PushesAndAcksInFlightTogether(t *testing.T) {
 		acked <- nil
 	}()
 	for id := int64(1); id <= n; id++ {
-		w.push(t, d, id, task5)
+		w.push(t, d, id)
 	}
 	err := harness.Wait(t, acked, "the worker to receive and ack every task")
-	require.NoError(t, err, "worker receiving and acking %d tasks: got %s; see README.md, %q", n, describeErr(err), task5)
+	require.NoError(t, err, "the worker receiving and acking %d tasks: got %s", n, harness.Describe(err))
 	require.NoError(t, w.stream.CloseSend())
 
-	harness.RequireOK(t, errOrNil(w.end(t, "Work to end after the worker's CloseSend")), "Work after 200 pushes and acks", task5)
-	dep := d.departure(t, task5)
-	assert.Empty(t, dep.Unacked, "Departure.Unacked: every task was acked before CloseSend; see README.md, %q", task5)
+	harness.RequireOK(t, errOrNil(w.end(t, "Work to end after the worker's CloseSend")), "Work after 200 pushes and acks")
+	handler := d.srv.HandlerReturned(t, "Work")
+	harness.AssertCode(t, handler.Err, codes.OK, "what Work returned after 200 pushes, 200 acks and CloseSend")
 }
 
-func TestBidi_Work_WorkerSignsOff_ServerKnowsUnacked(t *testing.T) {
-	harness.See(t, task5)
-	d := startDispatcher(t)
+func TestBidi_Work_WorkerSignsOff_EndsWithOK(t *testing.T) {
+	d := startDispatcher(t, 64)
 	w := openWorker(t, harness.Context(t), d, register("linus"))
 	for id := int64(1); id <= 3; id++ {
-		w.push(t, d, id, task5)
-		w.next(t, task5)
+		w.push(t, d, id)
+		w.next(t)
 	}
-	w.ack(t, 1, task5)
-	w.ack(t, 3, task5)
+	w.ack(t, 1)
+	w.ack(t, 3)
 	require.NoError(t, w.stream.CloseSend())
 
 	harness.RequireOK(t, errOrNil(w.end(t, "Work to end after the worker's CloseSend")),
-		"Work, worker side, after acking 1 and 3 and CloseSend", task5)
-	dep := d.departure(t, task5)
-	assert.Equal(t, "linus", dep.Worker)
-	assert.Equal(t, []int64{2}, dep.Unacked, "Departure.Unacked: task 2 was pushed and never acked; see README.md, %q", task5)
-	assert.NoError(t, dep.Err, "Departure.Err: CloseSend is a clean sign-off")
+		"Work, worker side, after acking 1 and 3 and CloseSend (task 2 unacked is no error)")
 	handler := d.srv.HandlerReturned(t, "Work")
-	harness.AssertCode(t, handler.Err, codes.OK, "what Work returned after the worker's CloseSend", task5)
+	harness.AssertCode(t, handler.Err, codes.OK, "what Work returned after the worker's CloseSend")
 }
 
 func TestBidi_Work_RegisterFirst_InvalidArgument(t *testing.T) {
-	harness.See(t, task5)
 	cases := []struct {
 		name  string
 		first *bidipb.WorkerMessage // nil: CloseSend without sending anything
@@ -255,20 +225,41 @@ func TestBidi_Work_RegisterFirst_InvalidArgument(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := startDispatcher(t)
+			d := startDispatcher(t, 64)
 			w := openWorker(t, harness.Context(t), d, tc.first)
 			if tc.first == nil {
 				require.NoError(t, w.stream.CloseSend())
 			}
 			err := w.end(t, "Work to reject the stream")
-			harness.RequireCode(t, err, codes.InvalidArgument, "Work whose first message is: "+tc.name, task5)
+			harness.RequireCode(t, err, codes.InvalidArgument, "Work whose first message is: "+tc.name)
 			assert.Contains(t, status.Convert(err).Message(), "Register", "the message should say a Register must come first")
 		})
 	}
 }
 
+func TestBidi_Work_AfterRegisterOnlyAcks_InvalidArgument(t *testing.T) {
+	cases := []struct {
+		name   string
+		second *bidipb.WorkerMessage
+	}{
+		{"a second Register", register("ada again")},
+		{"an empty message", &bidipb.WorkerMessage{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := startDispatcher(t, 64)
+			w := openWorker(t, harness.Context(t), d, register("ada"))
+			w.push(t, d, 1)
+			w.next(t)
+			_ = w.stream.Send(tc.second) // an io.EOF here means the handler already ended the call; Recv has the status
+			err := w.end(t, "Work to reject the message")
+			harness.RequireCode(t, err, codes.InvalidArgument, "Work after Register, then "+tc.name)
+			assert.Contains(t, status.Convert(err).Message(), "Ack", "the message should say that only Acks may follow")
+		})
+	}
+}
+
 func TestBidi_Work_AckForUnknownTask_InvalidArgument(t *testing.T) {
-	harness.See(t, task5)
 	cases := []struct {
 		name string
 		acks []int64
@@ -278,10 +269,10 @@ func TestBidi_Work_AckForUnknownTask_InvalidArgument(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := startDispatcher(t)
+			d := startDispatcher(t, 64)
 			w := openWorker(t, harness.Context(t), d, register("ken"))
-			w.push(t, d, 1, task5)
-			w.next(t, task5)
+			w.push(t, d, 1)
+			w.next(t)
 			for _, id := range tc.acks {
 				if w.stream.Send(ackOf(id)) != nil {
 					break // the server already ended the call; Recv has the status
@@ -289,65 +280,93 @@ func TestBidi_Work_AckForUnknownTask_InvalidArgument(t *testing.T) {
 			}
 			bad := tc.acks[len(tc.acks)-1]
 			err := w.end(t, "Work to reject the ack")
-			harness.RequireCode(t, err, codes.InvalidArgument, fmt.Sprintf("Work after acks %v for pushed task 1", tc.acks), task5)
+			harness.RequireCode(t, err, codes.InvalidArgument, fmt.Sprintf("Work after acks %v for pushed task 1", tc.acks))
 			assert.Contains(t, status.Convert(err).Message(), fmt.Sprint(bad), "the message should name the task id")
-
-			dep := d.departure(t, task5)
-			harness.AssertCode(t, dep.Err, codes.InvalidArgument, "Departure.Err", task5)
 		})
 	}
 }
 
-func TestBidi_Work_WorkerCancels_ServerStopsAndKnowsUnacked(t *testing.T) {
-	harness.See(t, task6)
-	d := startDispatcher(t)
-	ctx, cancel := context.WithCancel(harness.Context(t))
-	defer cancel()
-	w := openWorker(t, ctx, d, register("barbara"))
-	for id := int64(1); id <= 2; id++ {
-		w.push(t, d, id, task6)
-		w.next(t, task6)
-	}
-	cancel() // the worker goes away without a word
+// TestBidi_Work_WorkerCancels_HandlerReturnsCanceled has workers go away
+// without a word, one after another. The receiving goroutine may or may not
+// get to pass on its Canceled error before it sees ctx.Done(): the handler's
+// own select on the stream's context is what makes it return every time.
+func TestBidi_Work_WorkerCancels_HandlerReturnsCanceled(t *testing.T) {
+	d := startDispatcher(t, 64)
+	const rounds = 24
+	for round := range rounds {
+		ctx, cancel := context.WithCancel(harness.Context(t))
+		w := openWorker(t, ctx, d, register(fmt.Sprintf("barbara %d", round)))
+		w.push(t, d, int64(round+1))
+		w.next(t)
+		cancel()
 
-	harness.AssertCode(t, w.end(t, "the worker's Recv to return after cancel()"), codes.Canceled,
-		"Work, worker side, after cancel()", task6)
-	handler := d.srv.HandlerReturnedPromptly(t, "Work") // fails here if the handler's loop ignores the end of the stream
-	harness.AssertCode(t, handler.Err, codes.Canceled, "what Work returned after the worker cancelled", task6)
-	dep := d.departure(t, task6)
-	assert.Equal(t, []int64{1, 2}, dep.Unacked, "Departure.Unacked: tasks 1 and 2 were pushed and never acked; see README.md, %q", task6)
-	harness.AssertCode(t, dep.Err, codes.Canceled, "Departure.Err after the worker cancelled", task6)
+		harness.RequireCode(t, w.end(t, "the worker's Recv to return after cancel()"), codes.Canceled, "Work, worker side, after cancel()")
+		handler := d.srv.HandlerReturned(t, "Work") // fails here if the handler's loop misses the end of the stream
+		harness.RequireCode(t, sent(handler.Err), codes.Canceled, fmt.Sprintf("what Work returned after worker %d of %d cancelled", round+1, rounds))
+	}
 }
 
-// TestBidi_Work_DispatcherCloses_StreamEndsCleanly_NoLeak closes the task
-// queue: Work returns nil, which ends the stream with OK, while its receiving
-// goroutine is still blocked in Recv. That goroutine then gets
-// codes.Canceled, and must leave instead of waiting for a handler that is
-// gone: the leak check at the end finds it otherwise.
-func TestBidi_Work_DispatcherCloses_StreamEndsCleanly_NoLeak(t *testing.T) {
-	harness.See(t, task6)
-	// Registered first, so it runs last: after the harness stopped the
-	// server and closed the connection.
-	t.Cleanup(func() {
-		if err := goleak.Find(); err != nil {
-			t.Errorf("a goroutine outlived the Work handler (is the receiving goroutine stuck sending to the handler's loop?): "+
-				"see README.md, %q\n%v", task6, err)
-		}
-	})
-	d := startDispatcher(t)
+// TestBidi_Work_QueueCloses_EndsWithOK_NoLeak closes the task queue: Work
+// returns nil, which ends the stream with OK, while its receiving goroutine
+// is still blocked in Recv. That goroutine then gets codes.Canceled, and must
+// leave instead of waiting for a handler that is gone.
+func TestBidi_Work_QueueCloses_EndsWithOK_NoLeak(t *testing.T) {
+	before := lessonGoroutines()
+	d := startDispatcher(t, 64)
 	w := openWorker(t, harness.Context(t), d, register("edsger"))
-	w.push(t, d, 1, task6)
-	w.next(t, task6)
+	w.push(t, d, 1)
+	w.next(t)
 	d.closeTasks()
 
 	harness.RequireOK(t, errOrNil(w.end(t, "Work to end after the task queue closed")),
-		"Work, worker side, after the dispatcher's queue closed", task6)
+		"Work, worker side, after the dispatcher's queue closed")
 	handler := d.srv.HandlerReturned(t, "Work")
-	harness.AssertCode(t, handler.Err, codes.OK, "what Work returned when the queue closed", task6)
-	dep := d.departure(t, task6)
-	assert.Equal(t, []int64{1}, dep.Unacked, "Departure.Unacked: task 1 was never acked; see README.md, %q", task6)
+	harness.AssertCode(t, handler.Err, codes.OK, "what Work returned when the queue closed")
+	requireNoGoroutineLeft(t, before, "Work has returned (is the receiving goroutine stuck handing over its last Recv?), and")
+}
 
-	// An ack after the handler returned: its Send may succeed or return
-	// io.EOF, and nobody on the server will ever read it.
-	_ = w.stream.Send(ackOf(1))
+// brokenWorkStream is a Work stream whose Send fails, as a real one does
+// once the worker is gone. Its first Recv returns a Register; later ones
+// wait for its context to end.
+type brokenWorkStream struct {
+	grpc.ServerStream // nil: only the methods below are used
+	ctx               context.Context
+	sendErr           error
+	registered        bool
+}
+
+func (s *brokenWorkStream) Context() context.Context { return s.ctx }
+
+func (s *brokenWorkStream) Recv() (*bidipb.WorkerMessage, error) {
+	if !s.registered {
+		s.registered = true
+		return register("ada"), nil
+	}
+	<-s.ctx.Done()
+	return nil, status.FromContextError(s.ctx.Err()).Err()
+}
+
+func (s *brokenWorkStream) Send(*bidipb.Task) error { return s.sendErr }
+
+// workOnBrokenStream calls Work directly on a brokenWorkStream, with task 7
+// waiting in the queue, and returns the departures and what Work returned.
+func workOnBrokenStream(t *testing.T) (<-chan bidi.Departure, error) {
+	t.Helper()
+	tasks := make(chan *bidipb.Task, 1)
+	tasks <- &bidipb.Task{Id: 7, Payload: "task 7"}
+	departures := make(chan bidi.Departure, 1)
+	d := bidi.NewDispatcher(t.Context(), tasks, departures)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel() // as gRPC does once the handler returns
+	stream := &brokenWorkStream{ctx: ctx, sendErr: status.Error(codes.Unavailable, "the worker's connection is gone")}
+	var err error
+	harness.Call(t, "d.Work(stream)", func() { err = d.Work(stream) })
+	return departures, err
+}
+
+// TestBidi_Work_SendFails_ReturnsItsError calls Work directly with a stream
+// whose Send fails: the call is over, and Work returns that error.
+func TestBidi_Work_SendFails_ReturnsItsError(t *testing.T) {
+	_, err := workOnBrokenStream(t)
+	harness.RequireCode(t, err, codes.Unavailable, "Work on a stream whose Send of task 7 fails")
 }

@@ -3,12 +3,10 @@ package bidi_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/grpc-workbook/streaming/internal/harness"
 )
 
-// TestMain fails the package if any goroutine outlives the tests: a handler
-// that never returns, a receiving goroutine stuck on a channel nobody reads,
-// or a stream nobody released.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+// TestMain runs the tests under the harness: a stuck test ends the run
+// within seconds, saying where your code waits, and the package fails if any
+// goroutine outlives the tests.
+func TestMain(m *testing.M) { harness.Main(m) }

@@ -21,7 +21,9 @@ var ErrClosed = errors.New("bidi: write after DoneWriting")
 // Send and the one CloseSend on a single goroutine of its own, fed by a
 // channel, so any number of goroutines may call Write at the same time.
 //
-// It is Python's write() / done_writing() pair, made safe for goroutines.
+// It is Python's write() / done_writing() pair, made safe for goroutines. A
+// single goroutine that produces every message needs none of this: it may
+// call Send itself, as CalculateAll does. Writer is for many producers.
 type Writer[T any] struct {
 	// TODO(lesson 04): Task 2. The stream, the context, an unbuffered channel
 	// of messages, a channel DoneWriting closes (once), a channel closed when

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -17,28 +16,44 @@ import (
 )
 
 // recordingStream stands in for a client stream's sending half. Like the
-// real one, it is not safe for concurrent use: it records calls without a
-// lock, so under -race two goroutines calling Send (or Send and CloseSend)
-// without one waiting for the other are reported as a data race. It also
-// counts calls that overlap in time, for a readable message without -race.
+// real one, it is not safe for concurrent use: it keeps its record without a
+// lock and without atomics, so under -race two goroutines calling Send (or
+// Send and CloseSend) without one waiting for the other are reported as a
+// data race, every time, and so is a test reading the record after a Wait
+// that did not wait for the loop. Without -race, calls that happen to
+// overlap in time are still noted.
 type recordingStream struct {
-	calls []string // "send 17", "close": written without a lock on purpose
-
-	active   atomic.Int32
-	overlaps atomic.Int32
-	closes   atomic.Int32
+	calls      []string // "send 17", "close"
+	closes     int
+	busy       bool // a call is running
+	overlapped bool // a call started while another was running
 
 	gate   chan struct{} // if set, the first Send waits for it to close
 	inSend chan struct{} // if set, closed when the first Send starts
-	failAt int           // the Send call (1-based) that fails with io.EOF; 0 for never
+	closed chan struct{} // closed by the first CloseSend, when it returns
+	once   sync.Once
+	failAt int // the Send call (1-based) that fails with io.EOF; 0 for never
 	sends  int
 }
 
+func newRecordingStream() *recordingStream {
+	return &recordingStream{closed: make(chan struct{})}
+}
+
+// gated returns a stream whose first Send blocks, as under flow control,
+// until the test calls release; the test's end releases it too.
+func gated(t *testing.T) (s *recordingStream, release func()) {
+	s = newRecordingStream()
+	s.gate, s.inSend = make(chan struct{}), make(chan struct{})
+	release = sync.OnceFunc(func() { close(s.gate) })
+	t.Cleanup(release)
+	return s, release
+}
+
 func (s *recordingStream) enter() func() {
-	if s.active.Add(1) > 1 {
-		s.overlaps.Add(1)
-	}
-	return func() { s.active.Add(-1) }
+	s.overlapped = s.overlapped || s.busy
+	s.busy = true
+	return func() { s.busy = false }
 }
 
 func (s *recordingStream) Send(req *bidipb.CalcRequest) error {
@@ -56,24 +71,16 @@ func (s *recordingStream) Send(req *bidipb.CalcRequest) error {
 }
 
 func (s *recordingStream) CloseSend() error {
-	defer s.enter()()
-	s.closes.Add(1)
+	exit := s.enter()
+	s.closes++
 	s.calls = append(s.calls, "close")
+	exit()
+	s.once.Do(func() { close(s.closed) })
 	return nil
 }
 
-// waitWriter runs w.Wait on its own goroutine, so a Writer that never stops
-// fails the test at the fail-safe instead of hanging it.
-func waitWriter(t *testing.T, w *bidi.Writer[bidipb.CalcRequest], what string) error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- w.Wait() }()
-	return harness.Wait(t, done, what)
-}
-
 func TestBidi_Writer_ManyProducers_EachMessageOnce(t *testing.T) {
-	harness.See(t, task2)
-	stream := &recordingStream{}
+	stream := newRecordingStream()
 	w := bidi.NewWriter[bidipb.CalcRequest](harness.Context(t), stream)
 
 	const producers, each = 8, 50
@@ -89,22 +96,21 @@ func TestBidi_Writer_ManyProducers_EachMessageOnce(t *testing.T) {
 			}
 		})
 	}
-	wg.Wait()
+	written := make(chan struct{})
+	go func() { wg.Wait(); close(written) }()
+	harness.Wait(t, written, fmt.Sprintf("%d producers' Writes to return", producers))
 	close(errs)
 	for err := range errs {
-		require.NoError(t, err, "Write from one of %d producers at once: see README.md, %q", producers, task2)
+		require.NoError(t, err, "Write from one of %d producers at once", producers)
 	}
-	w.DoneWriting()
-	require.NoError(t, waitWriter(t, w, "the Writer to stop after DoneWriting"),
-		"Wait after DoneWriting: see README.md, %q", task2)
+	doneWriting(t, w)
+	require.NoError(t, waitWriter(t, w), "Wait after DoneWriting")
 
 	// Wait returned, so the send loop is over and its record is safe to read.
-	require.Zero(t, stream.overlaps.Load(),
-		"Send or CloseSend ran on two goroutines at once: only the Writer's loop may call them; see README.md, %q", task2)
-	require.NotEmpty(t, stream.calls)
-	assert.Equal(t, "close", stream.calls[len(stream.calls)-1],
-		"the last call on the stream should be CloseSend, after every Send; see README.md, %q", task2)
-	assert.Equal(t, int32(1), stream.closes.Load(), "CloseSend calls: want (left), got (right); see README.md, %q", task2)
+	require.NotEmpty(t, stream.calls, "calls on the stream")
+	require.False(t, stream.overlapped,
+		"Send or CloseSend ran on two goroutines at once: only the Writer's loop may call them")
+	assert.Equal(t, "close", stream.calls[len(stream.calls)-1], "the last call on the stream: CloseSend, after every Send")
 
 	seen := map[string]int{}
 	last := map[int]int{} // producer -> last message index seen
@@ -112,91 +118,94 @@ func TestBidi_Writer_ManyProducers_EachMessageOnce(t *testing.T) {
 		seen[call]++
 		var id int
 		_, err := fmt.Sscanf(call, "send %d", &id)
-		require.NoError(t, err, "unexpected call %q before the last one", call)
+		require.NoError(t, err, "unexpected call %q before the last one (CloseSend must come once, at the end)", call)
 		p, i := (id-1)/1000, (id-1)%1000
-		assert.Greater(t, i+1, last[p], "producer %d's messages arrived out of its own order; see README.md, %q", p, task2)
+		assert.Greater(t, i+1, last[p], "producer %d's messages were sent out of that producer's order", p)
 		last[p] = i + 1
 	}
 	for p := range producers {
 		for i := range each {
 			call := fmt.Sprintf("send %d", p*1000+i+1)
-			assert.Equal(t, 1, seen[call], "%s: want (left) exactly one Send, got (right); see README.md, %q", call, task2)
+			assert.Equal(t, 1, seen[call], "Send calls for %s's message", call)
 		}
 	}
 }
 
 // TestBidi_Writer_DoneWritingDuringSend_ClosesAfterIt calls DoneWriting while
-// a Send is blocked (as under flow control). CloseSend must wait for that Send
-// to return: the two may never run at the same time.
+// a Send is blocked (as under flow control). DoneWriting only signals: it
+// returns at once, and CloseSend waits for that Send to return, since the two
+// may never run at the same time. Then Wait returns only once the loop has
+// stopped.
 func TestBidi_Writer_DoneWritingDuringSend_ClosesAfterIt(t *testing.T) {
-	harness.See(t, task2)
-	stream := &recordingStream{gate: make(chan struct{}), inSend: make(chan struct{})}
+	stream, release := gated(t)
 	w := bidi.NewWriter[bidipb.CalcRequest](harness.Context(t), stream)
 
-	require.NoError(t, w.Write(add(1, 0, 0)), "Write: see README.md, %q", task2)
+	require.NoError(t, write(t, w, add(1, 0, 0)), "Write")
 	harness.Wait(t, stream.inSend, "the Writer's loop to call Send")
 
-	w.DoneWriting() // a signal: it must not wait for the blocked Send
-	assert.Zero(t, stream.closes.Load(),
-		"CloseSend ran while a Send was still in progress; leave CloseSend to the send loop; see README.md, %q", task2)
-	close(stream.gate)
+	doneWriting(t, w) // fails here if DoneWriting waits for the blocked Send
+	assert.Zero(t, stream.closes,
+		"CloseSend ran while a Send was still in progress; leave CloseSend to the send loop")
+	release()
 
-	require.NoError(t, waitWriter(t, w, "the Writer to stop after DoneWriting"), "Wait: see README.md, %q", task2)
-	assert.Equal(t, []string{"send 1", "close"}, stream.calls, "calls on the stream, in order; see README.md, %q", task2)
-	assert.Zero(t, stream.overlaps.Load(), "calls overlapped on the stream; see README.md, %q", task2)
+	require.NoError(t, waitWriter(t, w), "Wait after DoneWriting")
+	// Read without a lock: -race reports it if Wait returned before the loop ended.
+	assert.Equal(t, []string{"send 1", "close"}, stream.calls, "calls on the stream, in order, once Wait has returned")
+	assert.False(t, stream.overlapped, "calls overlapped on the stream")
+	harness.Wait(t, stream.closed, "the Writer's loop to call CloseSend")
 }
 
 func TestBidi_Writer_WriteAfterDoneWriting_ErrClosed(t *testing.T) {
-	harness.See(t, task2)
-	stream := &recordingStream{}
+	stream := newRecordingStream()
 	w := bidi.NewWriter[bidipb.CalcRequest](harness.Context(t), stream)
 
-	require.NoError(t, w.Write(add(1, 0, 0)), "Write: see README.md, %q", task2)
-	w.DoneWriting()
-	assert.NotPanics(t, w.DoneWriting, "a second DoneWriting should do nothing; see README.md, %q", task2)
+	require.NoError(t, write(t, w, add(1, 0, 0)), "Write")
+	doneWriting(t, w)
+	doneWriting(t, w) // a second DoneWriting does nothing
+	require.NoError(t, waitWriter(t, w), "Wait after DoneWriting")
 
-	err := w.Write(add(2, 0, 0))
-	assert.ErrorIs(t, err, bidi.ErrClosed, "Write after DoneWriting: see README.md, %q", task2)
-
-	require.NoError(t, waitWriter(t, w, "the Writer to stop after DoneWriting"), "Wait: see README.md, %q", task2)
+	// The loop has stopped too, and still every Write says why: DoneWriting.
+	for id := int64(2); id <= 21; id++ {
+		require.ErrorIs(t, write(t, w, add(id, 0, 0)), bidi.ErrClosed, "Write after DoneWriting")
+	}
 	assert.Equal(t, []string{"send 1", "close"}, stream.calls,
-		"calls on the stream: the message written after DoneWriting must not be sent, and CloseSend comes once; see README.md, %q", task2)
+		"calls on the stream: a message written after DoneWriting is never sent, and CloseSend comes once")
+}
+
+// TestBidi_Writer_NothingWritten_DoneWritingCloses: a stream with no messages
+// is valid, and DoneWriting still half-closes it.
+func TestBidi_Writer_NothingWritten_DoneWritingCloses(t *testing.T) {
+	stream := newRecordingStream()
+	w := bidi.NewWriter[bidipb.CalcRequest](harness.Context(t), stream)
+
+	doneWriting(t, w)
+	require.NoError(t, waitWriter(t, w), "Wait after DoneWriting with nothing written")
+	assert.Equal(t, []string{"close"}, stream.calls, "calls on the stream")
 }
 
 // TestBidi_Writer_SendFails_WritesStop makes the second Send fail with
 // io.EOF, as a real one does once the server has ended the call. Later Writes
 // must report it instead of blocking on a loop that is gone.
 func TestBidi_Writer_SendFails_WritesStop(t *testing.T) {
-	harness.See(t, task2)
-	stream := &recordingStream{failAt: 2}
+	stream := newRecordingStream()
+	stream.failAt = 2
 	w := bidi.NewWriter[bidipb.CalcRequest](harness.Context(t), stream)
 
-	require.NoError(t, w.Write(add(1, 0, 0)), "first Write: see README.md, %q", task2)
-	require.NoError(t, w.Write(add(2, 0, 0)), "second Write (the loop takes it; its Send then fails): see README.md, %q", task2)
-
-	third := make(chan error, 1)
-	go func() { third <- w.Write(add(3, 0, 0)) }()
-	err := harness.Wait(t, third, "Write to return after the send loop stopped")
-	assert.ErrorIs(t, err, io.EOF, "Write after a failed Send should return the Send's error; see README.md, %q", task2)
-
-	assert.ErrorIs(t, waitWriter(t, w, "the Writer to stop after a failed Send"), io.EOF,
-		"Wait after a failed Send; see README.md, %q", task2)
-	assert.NotPanics(t, w.DoneWriting, "DoneWriting after the loop stopped should do nothing")
+	require.NoError(t, write(t, w, add(1, 0, 0)), "first Write")
+	require.NoError(t, write(t, w, add(2, 0, 0)), "second Write (the loop takes it; its Send then fails)")
+	assert.ErrorIs(t, write(t, w, add(3, 0, 0)), io.EOF, "Write after a failed Send: the Send's error")
+	assert.ErrorIs(t, waitWriter(t, w), io.EOF, "Wait after a failed Send")
+	doneWriting(t, w) // after the loop stopped: does nothing
+	assert.Equal(t, []string{"send 1"}, stream.calls, "calls on the stream: nothing after the failed Send")
 }
 
 func TestBidi_Writer_ContextEnds_WriterStops(t *testing.T) {
-	harness.See(t, task2)
-	stream := &recordingStream{}
+	stream := newRecordingStream()
 	ctx, cancel := context.WithCancel(harness.Context(t))
 	w := bidi.NewWriter[bidipb.CalcRequest](ctx, stream)
 	cancel()
 
-	assert.ErrorIs(t, waitWriter(t, w, "the Writer to stop after its context ended"), context.Canceled,
-		"Wait after the context was cancelled, with no DoneWriting: see README.md, %q", task2)
-
-	written := make(chan error, 1)
-	go func() { written <- w.Write(add(1, 0, 0)) }()
-	assert.Error(t, harness.Wait(t, written, "Write to return after the Writer stopped"),
-		"Write after the Writer stopped; see README.md, %q", task2)
-	assert.Empty(t, stream.calls, "nothing should be sent after the context ended")
+	assert.ErrorIs(t, waitWriter(t, w), context.Canceled, "Wait after the context was cancelled, with no DoneWriting")
+	assert.ErrorIs(t, write(t, w, add(1, 0, 0)), context.Canceled, "Write after the Writer stopped: the loop's error")
+	assert.Empty(t, stream.calls, "calls on the stream after the context ended")
 }

@@ -24,15 +24,17 @@ type Departure struct {
 type Dispatcher struct {
 	bidipb.UnimplementedDispatcherServer
 
+	life       context.Context     // the dispatcher's lifetime: once it ends, nobody reads departures
 	tasks      <-chan *bidipb.Task // tasks as they arrive; closed when there will be no more
 	departures chan<- Departure    // one report per Work call that registered
 }
 
 // NewDispatcher returns a Dispatcher that hands each task from tasks to one
 // connected worker. Every Work call that registered sends one Departure on
-// departures before it returns, so give it room or read it.
-func NewDispatcher(tasks <-chan *bidipb.Task, departures chan<- Departure) *Dispatcher {
-	return &Dispatcher{tasks: tasks, departures: departures}
+// departures before it returns, and waits until it is taken: read them, or
+// end life, the dispatcher's lifetime, once nobody will.
+func NewDispatcher(life context.Context, tasks <-chan *bidipb.Task, departures chan<- Departure) *Dispatcher {
+	return &Dispatcher{life: life, tasks: tasks, departures: departures}
 }
 
 // fromWorker is one result of Recv, passed from the receiving goroutine to
@@ -60,10 +62,8 @@ func (d *Dispatcher) Work(stream bidipb.Dispatcher_WorkServer) error {
 	ctx := stream.Context()
 	incoming := make(chan fromWorker)
 	go receive(ctx, stream, incoming)
-
-	pending := map[int64]bool{}
-	err = d.serve(ctx, stream, name, incoming, pending)
-	d.departures <- Departure{Worker: name, Unacked: slices.Sorted(maps.Keys(pending)), Err: err}
+	pending, err := d.serve(ctx, stream, name, incoming)
+	d.depart(name, pending, err)
 	return err
 }
 
@@ -85,40 +85,55 @@ func receive(ctx context.Context, stream bidipb.Dispatcher_WorkServer, incoming 
 	}
 }
 
-// serve is the handler's loop: the only place that calls Send, and the only
-// place that touches pending.
+// serve is the handler's loop: the only code that calls Send and the only
+// code that touches pending, so neither needs a lock. It returns the tasks
+// still waiting for an ack, and what Work returns.
 func (d *Dispatcher) serve(ctx context.Context, stream bidipb.Dispatcher_WorkServer, name string,
-	incoming <-chan fromWorker, pending map[int64]bool) error {
+	incoming <-chan fromWorker) (map[int64]bool, error) {
+	pending := map[int64]bool{}
 	for {
 		select {
 		case task, ok := <-d.tasks:
 			if !ok {
-				return nil // no more tasks, ever: returning ends the stream with OK
+				return pending, nil // no more tasks, ever: returning ends the stream with OK
 			}
 			// Record it before sending: if Send fails, nobody knows whether
 			// the task arrived, so it must count as unacknowledged.
 			pending[task.GetId()] = true
 			if err := stream.Send(task); err != nil {
-				return err
+				return pending, err
 			}
-		case in := <-incoming:
+		case in := <-incoming: // never closed: receive returns instead
 			if errors.Is(in.err, io.EOF) {
-				return nil // the worker signed off with CloseSend
+				return pending, nil // the worker signed off with CloseSend
 			}
 			if in.err != nil {
-				return in.err // the worker went away; the error carries Canceled
+				return pending, in.err // the worker went away; the error carries Canceled
 			}
 			ack := in.msg.GetAck()
 			if ack == nil {
-				return status.Errorf(codes.InvalidArgument, "worker %q: after Register, send only Acks", name)
+				return pending, status.Errorf(codes.InvalidArgument, "worker %q: after Register, send only Acks", name)
 			}
 			if !pending[ack.GetTaskId()] {
-				return status.Errorf(codes.InvalidArgument,
+				return pending, status.Errorf(codes.InvalidArgument,
 					"worker %q acked task %d, which is not waiting for an ack on this stream", name, ack.GetTaskId())
 			}
 			delete(pending, ack.GetTaskId())
 		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
+			return pending, status.FromContextError(ctx.Err()).Err()
 		}
+	}
+}
+
+// depart reports a registered worker's Work call that has ended: its name,
+// the tasks it never acknowledged (ascending), and what Work returns. It
+// waits until the report is taken, or until the dispatcher's life ends: a
+// blocking send alone would hold a finished call open forever once nobody
+// reads departures.
+func (d *Dispatcher) depart(name string, pending map[int64]bool, err error) {
+	dep := Departure{Worker: name, Unacked: slices.Sorted(maps.Keys(pending)), Err: err}
+	select {
+	case d.departures <- dep:
+	case <-d.life.Done():
 	}
 }

@@ -22,7 +22,9 @@ var ErrClosed = errors.New("bidi: write after DoneWriting")
 // Send and the one CloseSend on a single goroutine of its own, fed by a
 // channel, so any number of goroutines may call Write at the same time.
 //
-// It is Python's write() / done_writing() pair, made safe for goroutines.
+// It is Python's write() / done_writing() pair, made safe for goroutines. A
+// single goroutine that produces every message needs none of this: it may
+// call Send itself, as CalculateAll does. Writer is for many producers.
 type Writer[T any] struct {
 	stream SendCloser[T]
 	ctx    context.Context
@@ -77,6 +79,8 @@ func (w *Writer[T]) loop() {
 // It returns ErrClosed after DoneWriting, and the loop's error if the loop
 // has stopped. Do not change msg after Write: it may still be being sent.
 func (w *Writer[T]) Write(msg *T) error {
+	// Once DoneWriting was called, the answer is ErrClosed, even when the
+	// loop has stopped too and the select below could pick stopped.
 	select {
 	case <-w.closing:
 		return ErrClosed
