@@ -21,8 +21,8 @@ func (w *Workbook) status(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w.Out, "Running the tests of every lesson...")
-	results, err := w.runLessons(ctx, all)
+	fmt.Fprintln(w.Out, "Running the tests...")
+	results, err := w.progress(ctx, all)
 	if err != nil {
 		return err
 	}

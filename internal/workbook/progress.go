@@ -39,6 +39,10 @@ const testTimeout = "2m"
 // a lesson whose files (and the files its tests read) are unchanged, so only
 // the lesson being edited really runs.
 func (w *Workbook) runLessons(ctx context.Context, ls []lessons.Lesson) ([]LessonResult, error) {
+	before := map[string]string{} // taken first, so a save during the run is not taken as tested
+	for _, l := range ls {
+		before[l.ID] = w.fingerprint(l)
+	}
 	var reports [2]*gotest.Report // without -race, with
 	for i, flags := range [][]string{{"-timeout=" + testTimeout}, {"-timeout=" + testTimeout, "-race"}} {
 		var pkgs []string
@@ -70,7 +74,7 @@ func (w *Workbook) runLessons(ctx context.Context, ls []lessons.Lesson) ([]Lesso
 			results[i] = collect(l, reports[0])
 		}
 	}
-	if err := w.saveProgress(results, reports[1] != nil); err != nil {
+	if err := w.saveProgress(results, before, reports[1] != nil); err != nil {
 		w.note("(could not save progress in %s: %v)\n", statePath, err)
 	}
 	return results, nil
@@ -126,6 +130,7 @@ type cachedLesson struct {
 	Passed      int    `json:"passed"`
 	Total       int    `json:"total"`
 	Done        bool   `json:"done"`
+	BuildFailed bool   `json:"build_failed,omitempty"`
 	Task        int    `json:"task"` // the current task's index, -1 when done
 }
 
@@ -160,13 +165,13 @@ func (w *Workbook) saveState(s state) error {
 	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
-func (w *Workbook) saveProgress(results []LessonResult, raced bool) error {
+func (w *Workbook) saveProgress(results []LessonResult, fingerprints map[string]string, raced bool) error {
 	s := w.loadState()
 	s.RaceBuilt = s.RaceBuilt || raced
 	for _, r := range results {
 		s.Lessons[r.Lesson.ID] = cachedLesson{
-			Fingerprint: w.fingerprint(r.Lesson),
-			Passed:      r.Passed, Total: r.Total, Done: r.Done, Task: r.CurrentTask(),
+			Fingerprint: fingerprints[r.Lesson.ID],
+			Passed:      r.Passed, Total: r.Total, Done: r.Done, BuildFailed: r.BuildFailed, Task: r.CurrentTask(),
 		}
 	}
 	return w.saveState(s)
@@ -212,6 +217,51 @@ func relevant(name string) bool {
 		return true
 	}
 	return false
+}
+
+// progress returns every lesson's result for the progress table, running
+// only the tests whose answer can have changed, so that the runner answers
+// about as fast as `go test` on the lesson being worked on. It runs every
+// lesson up to the first not done (go test's cache answers at once for
+// passing ones; failures are never cached) and any later lesson whose files
+// changed since its last run. The other later lessons' counts come from
+// .workbook/state.json.
+func (w *Workbook) progress(ctx context.Context, all []lessons.Lesson) ([]LessonResult, error) {
+	s := w.loadState()
+	results := make([]LessonResult, len(all))
+	var run []lessons.Lesson
+	var at []int // where each lesson of run goes in results
+	reached := false
+	for i, l := range all {
+		c, ok := s.Lessons[l.ID]
+		if reached && ok && c.Fingerprint == w.fingerprint(l) {
+			results[i] = LessonResult{Lesson: l, Passed: c.Passed, Total: c.Total, Done: c.Done, BuildFailed: c.BuildFailed, Remembered: true}
+			continue
+		}
+		reached = reached || !ok || !c.Done
+		run, at = append(run, l), append(at, i)
+	}
+	for len(run) > 0 {
+		ran, err := w.runLessons(ctx, run)
+		if err != nil {
+			return nil, err
+		}
+		for j, r := range ran {
+			results[at[j]] = r
+		}
+		// The lesson to show next may be a remembered one, when the lesson
+		// before it has just been finished: run it for its details.
+		run, at = nil, nil
+		for i, r := range results {
+			if !r.Done {
+				if r.Remembered {
+					run, at = []lessons.Lesson{r.Lesson}, []int{i}
+				}
+				break
+			}
+		}
+	}
+	return results, nil
 }
 
 // cached returns the lesson's last result if its files have not changed

@@ -23,6 +23,9 @@ type LessonResult struct {
 	PackageFailed bool
 	BuildFailed   bool
 	PackageOutput string
+	// Remembered: the counts are the lesson's last run's, from the state
+	// file, because its files have not changed since; Tests is empty.
+	Remembered bool
 }
 
 // TestResult is one top-level test of a lesson.

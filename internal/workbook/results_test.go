@@ -166,3 +166,30 @@ func TestRace_NoCgo_RunsWithout_SaysSoOnce(t *testing.T) {
 	assert.NotContains(t, got, "Compiling with the race detector")
 	assert.Equal(t, 1, strings.Count(got, "data races cannot be caught here"), "said once, not on every run:\n%s", got)
 }
+
+func TestProgress_RunsUpToFirstNotDone_RemembersUnchangedLaterLessons(t *testing.T) {
+	t.Parallel()
+	w, _, root := fixture(t, "")
+	all, err := lessons.Discover(root)
+	require.NoError(t, err)
+	remembered := func(rs []LessonResult) []bool {
+		return []bool{rs[0].Remembered, rs[1].Remembered}
+	}
+
+	rs, err := w.progress(t.Context(), all)
+	require.NoError(t, err)
+	assert.Equal(t, []bool{false, false}, remembered(rs), "nothing is known yet: every lesson runs")
+
+	rs, err = w.progress(t.Context(), all)
+	require.NoError(t, err)
+	assert.Equal(t, []bool{false, true}, remembered(rs), "lesson 01 is the one being worked on; 02 is unchanged")
+	assert.Equal(t, LessonResult{Lesson: all[1], Total: 1, Remembered: true}, rs[1])
+
+	solve(t, root, "01-alpha", "alpha.go")
+	rs, err = w.progress(t.Context(), all)
+	require.NoError(t, err)
+	assert.True(t, rs[0].Done)
+	assert.Equal(t, []bool{false, false}, remembered(rs), "02 is next now: it runs, for its failing test")
+	require.Len(t, rs[1].Tests, 1)
+	assert.Contains(t, rs[1].Tests[0].Output, "Double(4): got 0, want 8")
+}

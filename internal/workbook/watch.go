@@ -74,8 +74,8 @@ func (w *Workbook) toWatch(ctx context.Context, args []string) ([]lessons.Lesson
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintln(w.Out, "Running the tests of every lesson...")
-	results, err := w.runLessons(ctx, all)
+	fmt.Fprintln(w.Out, "Running the tests...")
+	results, err := w.progress(ctx, all)
 	if err != nil {
 		return nil, err
 	}
