@@ -1,6 +1,7 @@
 package pubsub_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/prototext"
 
 	"github.com/grpc-workbook/streaming/internal/harness"
 	pubsub "github.com/grpc-workbook/streaming/lessons/05-pubsub"
@@ -33,29 +35,49 @@ func (r *recorder) handlers() pubsub.Handlers {
 	}
 }
 
+// dispatch calls pubsub.Dispatch(ev, h) through harness.Call, so a nil
+// handler called by mistake fails the test instead of ending it.
+func dispatch(t *testing.T, ev *pubsubpb.Event, h pubsub.Handlers) (err error) {
+	t.Helper()
+	call := "pubsub.Dispatch(nil, h)"
+	if ev != nil {
+		call = fmt.Sprintf("pubsub.Dispatch({%s}, h)", prototext.MarshalOptions{}.Format(ev))
+	}
+	harness.Call(t, call, func() { err = pubsub.Dispatch(ev, h) })
+	return err
+}
+
+// listen calls pubsub.Listen through harness.Call.
+func listen(t *testing.T, ctx context.Context, client pubsubpb.HubClient, h pubsub.Handlers) (err error) {
+	t.Helper()
+	harness.Call(t, `pubsub.Listen(ctx, client, "ann", h)`, func() { err = pubsub.Listen(ctx, client, "ann", h) })
+	return err
+}
+
 // --- Task 9: Tell events apart on the client ---
 
 func TestPubSub_Dispatch_EachKindToItsHandler(t *testing.T) {
+	// Each kind goes to its own handler; a nil handler means "not
+	// interested": skipped, never called.
 	var r recorder
 	for _, ev := range []*pubsubpb.Event{first("ann", 1), timer(7), message(3, "hi"), goodbye(2)} {
-		err := pubsub.Dispatch(ev, r.handlers())
-		require.NoError(t, err, "Dispatch({%v}): %s", ev, see(task9))
+		require.NoError(t, dispatch(t, ev, r.handlers()))
 	}
-	assert.Equal(t, []string{"First(ann)", "Timer(7)", "Message(3, hi)", "Goodbye(dropped=2)"}, r.calls,
-		"the handlers Dispatch called: got (left), want (right); %s", see(task9))
+	assert.Equal(t, []string{"First(ann)", "Timer(7)", "Message(3, hi)", "Goodbye(dropped=2)"}, r.calls, "the handlers Dispatch called")
 
-	// A nil handler means "not interested": skipped, not a panic.
-	assert.NoError(t, pubsub.Dispatch(message(4, "ignored"), pubsub.Handlers{}),
-		"Dispatch of a Message with no Message handler: skip it; %s", see(task9))
+	for _, ev := range []*pubsubpb.Event{first("ann", 1), timer(7), message(4, "ignored"), goodbye(0)} {
+		assert.NoError(t, dispatch(t, ev, pubsub.Handlers{}), "Dispatch with no handler for the event's kind: skip it")
+	}
 }
 
 func TestPubSub_Dispatch_UnsetKind_IsAnError(t *testing.T) {
+	// An event with no kind set (or no event at all) is an error wrapping
+	// ErrNoKind, and no handler is called.
 	var r recorder
-	err := pubsub.Dispatch(&pubsubpb.Event{}, r.handlers())
-	assert.ErrorIs(t, err, pubsub.ErrNoKind, "Dispatch of an Event with no kind set: an unset oneof must be an error, not ignored; %s", see(task9))
-	err = pubsub.Dispatch(nil, r.handlers())
-	assert.ErrorIs(t, err, pubsub.ErrNoKind, "Dispatch(nil): %s", see(task9))
-	assert.Empty(t, r.calls, "handlers called for events with no kind: %s", see(task9))
+	assert.ErrorIs(t, dispatch(t, &pubsubpb.Event{}, r.handlers()), pubsub.ErrNoKind,
+		"Dispatch of an Event with no kind set: an unset oneof must be an error, not ignored")
+	assert.ErrorIs(t, dispatch(t, nil, r.handlers()), pubsub.ErrNoKind, "Dispatch(nil)")
+	assert.Empty(t, r.calls, "handlers called for events with no kind")
 }
 
 // --- Task 10: Listen until Goodbye ---
@@ -90,42 +112,60 @@ func startScripted(t *testing.T, h *scriptedHub) (pubsubpb.HubClient, *harness.S
 }
 
 func TestPubSub_Listen_DispatchesUntilGoodbyeAndEOF(t *testing.T) {
+	// Listen dispatches every event in order, and io.EOF after Goodbye is
+	// success: nil.
 	client, _ := startScripted(t, &scriptedHub{script: []*pubsubpb.Event{
 		first("ann", 1), timer(1), message(1, "hello"), timer(2), goodbye(0),
 	}})
 	var r recorder
-	err := pubsub.Listen(harness.Context(t), client, "ann", r.handlers())
-	require.NoError(t, err, "Listen over a stream that ended with Goodbye and io.EOF: io.EOF is success; %s", see(task10))
+	err := listen(t, harness.Context(t), client, r.handlers())
+	require.NoError(t, err, "Listen over a stream that ended with Goodbye and io.EOF: io.EOF is success")
 	assert.Equal(t, []string{"First(ann)", "Timer(1)", "Message(1, hello)", "Timer(2)", "Goodbye(dropped=0)"}, r.calls,
-		"the handlers Listen called: got (left), want (right); %s", see(task10))
+		"the handlers Listen called")
 }
 
 func TestPubSub_Listen_StreamError_IsReturned(t *testing.T) {
+	// A Recv error other than io.EOF is returned as it is: the caller reads
+	// the stream's own code and message from it.
 	client, _ := startScripted(t, &scriptedHub{
 		script: []*pubsubpb.Event{first("ann", 1)},
 		end:    status.Error(codes.ResourceExhausted, "scripted failure"),
 	})
 	var r recorder
-	err := pubsub.Listen(harness.Context(t), client, "ann", r.handlers())
-	harness.AssertCode(t, err, codes.ResourceExhausted, "Listen over a stream that failed after First", task10)
-	assert.Equal(t, []string{"First(ann)"}, r.calls, "the handlers Listen called before the failure; %s", see(task10))
+	err := listen(t, harness.Context(t), client, r.handlers())
+	harness.AssertCode(t, err, codes.ResourceExhausted, "Listen over a stream that failed after First")
+	assert.Equal(t, "scripted failure", status.Convert(err).Message(), "the message of Listen's error: return Recv's error as it is")
+	assert.Equal(t, []string{"First(ann)"}, r.calls, "the handlers Listen called before the failure")
 }
 
 func TestPubSub_Listen_UnsetKind_EndsTheCall(t *testing.T) {
+	// An event Dispatch cannot handle ends Listen with that error, and ends
+	// the call too, or the server would stream on to a client that no
+	// longer reads.
 	client, srv := startScripted(t, &scriptedHub{
 		script:   []*pubsubpb.Event{first("ann", 1), {}}, // the second event has no kind
 		holdOpen: true,
 	})
 	var r recorder
-	ctx := harness.Context(t)
-	err := pubsub.Listen(ctx, client, "ann", r.handlers())
-	require.ErrorIs(t, err, pubsub.ErrNoKind, "Listen's error after an event with no kind: pass Dispatch's error on; %s", see(task10))
+	err := listen(t, harness.Context(t), client, r.handlers())
+	require.ErrorIs(t, err, pubsub.ErrNoKind, "Listen's error after an event with no kind: pass Dispatch's error on")
 
-	// Returning early must end the call, or the server would stream on to a
-	// client that no longer reads.
-	returned := srv.HandlerReturnedPromptly(t, "Subscribe")
-	harness.RequireBeforeFailSafe(t, ctx, "the server's Subscribe handler returned",
-		"Listen must cancel its call when it returns early", task10)
+	returned := srv.HandlerReturned(t, "Subscribe")
 	harness.AssertCode(t, returned.Err, codes.Canceled,
-		"the server's Subscribe handler after Listen returned early: Listen must cancel its call", task10)
+		"the server's Subscribe handler after Listen returned early: Listen must cancel its call")
+}
+
+func TestPubSub_Listen_CallerCancels_ReturnsCanceled(t *testing.T) {
+	// The call is made with the caller's ctx: when the caller cancels while
+	// the server still streams, Recv fails with Canceled, Listen returns
+	// that, and the server's handler ends too.
+	client, srv := startScripted(t, &scriptedHub{script: []*pubsubpb.Event{first("ann", 1)}, holdOpen: true})
+	ctx, cancel := context.WithCancel(harness.Context(t))
+	defer cancel()
+	h := pubsub.Handlers{First: func(*pubsubpb.First) { cancel() }} // the caller gives up after First
+
+	err := listen(t, ctx, client, h)
+	harness.RequireCode(t, err, codes.Canceled, "Listen after its caller cancelled ctx: make the call with ctx (or one derived from it)")
+	returned := srv.HandlerReturned(t, "Subscribe")
+	harness.AssertCode(t, returned.Err, codes.Canceled, "the server's Subscribe handler after the caller cancelled")
 }

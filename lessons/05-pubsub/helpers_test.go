@@ -1,9 +1,15 @@
 package pubsub_test
 
 import (
+	"context"
 	"fmt"
+	"reflect"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -14,23 +20,6 @@ import (
 	pubsub "github.com/grpc-workbook/streaming/lessons/05-pubsub"
 	"github.com/grpc-workbook/streaming/lessons/05-pubsub/pubsubpb"
 )
-
-const (
-	task1  = "Task 1: Register subscribers"
-	task2  = "Task 2: Fan out in publish order"
-	task3  = "Task 3: Never wait for a slow subscriber"
-	task4  = "Task 4: Tick for everyone"
-	task5  = "Task 5: Close the hub"
-	task6  = "Task 6: Stream the hub over gRPC"
-	task7  = "Task 7: Reject bad names with clear codes"
-	task8  = "Task 8: Shut down in the right order"
-	task9  = "Task 9: Tell events apart on the client"
-	task10 = "Task 10: Listen until Goodbye"
-	task11 = "Task 11: Hold up under load"
-)
-
-// see is the pointer to the README every failure message ends with.
-func see(task string) string { return fmt.Sprintf("see README.md, %q", task) }
 
 // Event constructors, so that tests can spell out the events they expect.
 
@@ -53,17 +42,21 @@ func goodbye(dropped uint64) *pubsubpb.Event {
 // show renders events one per line for failure messages.
 func show(events []*pubsubpb.Event) string {
 	if len(events) == 0 {
-		return "  (none)"
+		return "  (none)\n"
 	}
 	var b strings.Builder
 	for _, ev := range events {
+		if ev == nil {
+			b.WriteString("  nil\n")
+			continue
+		}
 		fmt.Fprintf(&b, "  {%s}\n", prototext.MarshalOptions{}.Format(ev))
 	}
 	return b.String()
 }
 
 // sameEvents reports whether got and want hold equal events in the same order.
-func sameEvents(got, want []*pubsubpb.Event) bool {
+func sameEvents(want, got []*pubsubpb.Event) bool {
 	if len(got) != len(want) {
 		return false
 	}
@@ -76,22 +69,69 @@ func sameEvents(got, want []*pubsubpb.Event) bool {
 }
 
 // assertEvents checks a list of events, in order.
-func assertEvents(t *testing.T, got, want []*pubsubpb.Event, what, task string) bool {
+func assertEvents(t *testing.T, want, got []*pubsubpb.Event, what string) bool {
 	t.Helper()
-	if sameEvents(got, want) {
+	if sameEvents(want, got) {
 		return true
 	}
-	t.Errorf("%s: got events\n%swant\n%s%s", what, show(got), show(want), see(task))
+	t.Errorf("%s: want these events\n%sbut got\n%s", what, show(want), show(got))
 	return false
 }
 
-// subscribe calls hub.Subscribe and stops the test if it fails.
-func subscribe(t *testing.T, hub *pubsub.Hub, name, task string) *pubsub.Subscription {
+// Calls into the hub. Each goes through harness.Call, so a hub method that
+// deadlocks (a mutex locked twice, a send on a full queue) or panics (a
+// channel closed twice) fails the test within seconds, naming the line of
+// hub.go where it is stuck or panicked.
+
+// trySubscribe calls hub.Subscribe(name).
+func trySubscribe(t *testing.T, hub *pubsub.Hub, name string) (sub *pubsub.Subscription, err error) {
 	t.Helper()
-	sub, err := hub.Subscribe(name)
-	require.NoError(t, err, "hub.Subscribe(%q) failed: %s", name, see(task))
-	require.NotNil(t, sub, "hub.Subscribe(%q) returned no subscription and no error: %s", name, see(task))
+	harness.Call(t, fmt.Sprintf("hub.Subscribe(%q)", name), func() { sub, err = hub.Subscribe(name) })
+	return sub, err
+}
+
+// subscribe calls hub.Subscribe(name) and stops the test if it fails.
+func subscribe(t *testing.T, hub *pubsub.Hub, name string) *pubsub.Subscription {
+	t.Helper()
+	sub, err := trySubscribe(t, hub, name)
+	require.NoError(t, err, "hub.Subscribe(%q)", name)
+	require.NotNil(t, sub, "hub.Subscribe(%q) returned no subscription and no error", name)
 	return sub
+}
+
+// tryPublish calls hub.Publish(payload).
+func tryPublish(t *testing.T, hub *pubsub.Hub, payload string) (seq uint64, subscribers int, err error) {
+	t.Helper()
+	harness.Call(t, fmt.Sprintf("hub.Publish(%q)", payload), func() { seq, subscribers, err = hub.Publish(payload) })
+	return seq, subscribers, err
+}
+
+// publish calls hub.Publish(payload) and stops the test if it fails.
+func publish(t *testing.T, hub *pubsub.Hub, payload string) (seq uint64, subscribers int) {
+	t.Helper()
+	seq, subscribers, err := tryPublish(t, hub, payload)
+	require.NoError(t, err, "hub.Publish(%q)", payload)
+	return seq, subscribers
+}
+
+// unsubscribe calls hub.Unsubscribe(sub).
+func unsubscribe(t *testing.T, hub *pubsub.Hub, sub *pubsub.Subscription) {
+	t.Helper()
+	harness.Call(t, fmt.Sprintf("hub.Unsubscribe(%s)", sub.Name()), func() { hub.Unsubscribe(sub) })
+}
+
+// closeHub calls hub.Close().
+func closeHub(t *testing.T, hub *pubsub.Hub) {
+	t.Helper()
+	harness.Call(t, "hub.Close()", hub.Close)
+}
+
+// count calls hub.SubscriberCount(). It is given code, but it locks the
+// hub's mutex, which a wrong answer may have left locked.
+func count(t *testing.T, hub *pubsub.Hub) (n int, changed <-chan struct{}) {
+	t.Helper()
+	harness.Call(t, "hub.SubscriberCount()", func() { n, changed = hub.SubscriberCount() })
+	return n, changed
 }
 
 // queued takes every event waiting in sub's queue without waiting for more,
@@ -113,36 +153,61 @@ func queued(sub *pubsub.Subscription) (events []*pubsubpb.Event, closed bool) {
 
 // assertQueue checks what sits in sub's queue right now, and whether the
 // queue is closed after it.
-func assertQueue(t *testing.T, sub *pubsub.Subscription, want []*pubsubpb.Event, wantClosed bool, task string) {
+func assertQueue(t *testing.T, sub *pubsub.Subscription, want []*pubsubpb.Event, wantClosed bool) {
 	t.Helper()
 	got, closed := queued(sub)
-	assertEvents(t, got, want, fmt.Sprintf("%q's queue", sub.Name()), task)
+	assertEvents(t, want, got, fmt.Sprintf("%q's queue", sub.Name()))
 	if closed != wantClosed {
-		t.Errorf("%q's queue: got closed=%v after its events, want %v: %s", sub.Name(), closed, wantClosed, see(task))
+		t.Errorf("%q's queue: closed after its events is %v, want %v", sub.Name(), closed, wantClosed)
 	}
 }
 
 // changedAlready checks that a channel from SubscriberCount was closed.
-func changedAlready(t *testing.T, changed <-chan struct{}, after, task string) {
+func changedAlready(t *testing.T, changed <-chan struct{}, after string) {
 	t.Helper()
 	select {
 	case <-changed:
 	default:
-		t.Errorf("the channel from SubscriberCount was not closed after %s: the count changed, so call h.notifyLocked(); %s", after, see(task))
+		t.Errorf("the channel from SubscriberCount was not closed after %s: the count changed, so call h.notifyLocked()", after)
 	}
 }
 
 // waitForCount waits until hub has n subscribers, woken by the hub's change
 // signal: never by polling or sleeping.
-func waitForCount(t *testing.T, hub *pubsub.Hub, n int, task string) {
+func waitForCount(t *testing.T, hub *pubsub.Hub, n int) {
 	t.Helper()
 	for {
-		got, changed := hub.SubscriberCount()
+		got, changed := count(t, hub)
 		if got == n {
 			return
 		}
-		harness.Wait(t, changed, fmt.Sprintf("the hub's subscriber count to go from %d to %d (%s)", got, n, see(task)))
+		harness.Wait(t, changed, fmt.Sprintf("the hub's subscriber count to go from %d to %d", got, n))
 	}
+}
+
+// runTimer runs hub.RunTimer on a ticks channel of its own, sends it n
+// ticks, closes the channel and waits for RunTimer to return: after that,
+// every Timer event is queued.
+func runTimer(t *testing.T, hub *pubsub.Hub, n int) {
+	t.Helper()
+	harness.See(t)
+	ticks := make(chan time.Time) // unbuffered: a send completes when RunTimer takes the tick
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hub.RunTimer(ticks)
+	}()
+	for i := range n {
+		select {
+		case ticks <- time.Time{}:
+		case <-done:
+			t.Fatalf("hub.RunTimer returned after %d of %d ticks, with its ticks channel open and the hub too", i, n)
+		case <-harness.Timeout():
+			harness.Blocked(t, fmt.Sprintf("hub.RunTimer to take tick %d of %d", i+1, n))
+		}
+	}
+	close(ticks)
+	harness.Wait(t, done, "hub.RunTimer to return once its ticks channel was closed")
 }
 
 // startHub serves a new hub in memory. The hub is closed when the test ends,
@@ -155,6 +220,153 @@ func startHub(t *testing.T, queueSize int) (*pubsub.Hub, pubsubpb.HubClient, *ha
 		gs = s
 		pubsubpb.RegisterHubServer(s, pubsub.NewServer(hub))
 	})
-	t.Cleanup(hub.Close) // cleanups run last-in first-out: this one before the server stops
+	// Cleanups run last-in first-out: this one before the server stops.
+	t.Cleanup(func() { closeHub(t, hub) })
 	return hub, pubsubpb.NewHubClient(srv.Conn), srv, gs
+}
+
+// goAll runs fn(0), ..., fn(n-1) on n goroutines at once and returns a
+// channel closed when all have returned, for harness.Wait.
+func goAll(n int, fn func(i int)) <-chan struct{} {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start // released together, so they overlap as much as they can
+			fn(i)
+		})
+	}
+	close(start)
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	return done
+}
+
+// eventStream is the client's end of a Subscribe call.
+type eventStream = grpc.ServerStreamingClient[pubsubpb.Event]
+
+// openStream subscribes as name and returns the stream. Nothing has been
+// received yet: the server's answer (First, or a status) comes with Recv.
+func openStream(t *testing.T, ctx context.Context, client pubsubpb.HubClient, name string) eventStream {
+	t.Helper()
+	stream, err := client.Subscribe(ctx, &pubsubpb.SubscribeRequest{Name: name})
+	harness.RequireOK(t, err, fmt.Sprintf("Subscribe(name=%q)", name))
+	return stream
+}
+
+// recvEvent receives one event and stops the test on any error.
+func recvEvent(t *testing.T, stream eventStream, what string) *pubsubpb.Event {
+	t.Helper()
+	ev, err := stream.Recv()
+	harness.RequireOK(t, err, "Recv of "+what)
+	return ev
+}
+
+// requireEvent receives one event and checks it is want.
+func requireEvent(t *testing.T, stream eventStream, want *pubsubpb.Event, what string) {
+	t.Helper()
+	got := recvEvent(t, stream, what)
+	require.Truef(t, proto.Equal(want, got), "%s: want\n%sgot\n%s", what, show([]*pubsubpb.Event{want}), show([]*pubsubpb.Event{got}))
+}
+
+// fakeStream is a Subscribe stream with no network behind it, for what a
+// real stream cannot be made to do on cue: a context whose deadline has
+// passed, a Send that fails while the context lives on. Only Context and
+// Send are implemented; the handler needs nothing else.
+type fakeStream struct {
+	grpc.ServerStream // nil: any other method panics
+	ctx               context.Context
+	sendErr           error             // what every Send returns
+	sent              []*pubsubpb.Event // every event passed to Send
+}
+
+func (f *fakeStream) Context() context.Context { return f.ctx }
+
+func (f *fakeStream) Send(ev *pubsubpb.Event) error {
+	f.sent = append(f.sent, ev)
+	return f.sendErr
+}
+
+// callSubscribe calls the Subscribe handler directly on a fake stream.
+func callSubscribe(t *testing.T, server *pubsub.Server, name string, stream *fakeStream, what string) (err error) {
+	t.Helper()
+	harness.Call(t, fmt.Sprintf("server.Subscribe(name=%q) on a stream %s", name, what), func() {
+		err = server.Subscribe(&pubsubpb.SubscribeRequest{Name: name}, stream)
+	})
+	return err
+}
+
+// heldServer wraps the Hub service so that each Subscribe handler that ends
+// after hold is set reports what the learner's handler returned, then waits
+// for releaseAll before it ends the RPC. While it waits, GracefulStop cannot
+// finish, which lets a test see whether Shutdown waits for it.
+type heldServer struct {
+	pubsubpb.HubServer
+	hold     atomic.Bool
+	returned chan error // what each held learner's handler returned
+	release  chan struct{}
+	once     sync.Once
+}
+
+func newHeldServer(inner pubsubpb.HubServer) *heldServer {
+	return &heldServer{HubServer: inner, returned: make(chan error, 16), release: make(chan struct{})}
+}
+
+func (h *heldServer) Subscribe(req *pubsubpb.SubscribeRequest, stream grpc.ServerStreamingServer[pubsubpb.Event]) error {
+	err := h.HubServer.Subscribe(req, stream)
+	if h.hold.Load() {
+		h.returned <- err
+		<-h.release
+	}
+	return err
+}
+
+func (h *heldServer) releaseAll() { h.once.Do(func() { close(h.release) }) }
+
+// shutdownFunc is pubsub.Shutdown's name in a goroutine dump.
+var shutdownFunc = runtime.FuncForPC(reflect.ValueOf(pubsub.Shutdown).Pointer()).Name()
+
+// waitForShutdownInGracefulStop waits until a goroutine is inside
+// (*grpc.Server).GracefulStop called by pubsub.Shutdown itself, and fails the
+// test if Shutdown returns first (done closes). Only the goroutine dump shows
+// where another goroutine waits, so it looks there every few milliseconds.
+func waitForShutdownInGracefulStop(t *testing.T, done <-chan struct{}) {
+	t.Helper()
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	timeout := harness.Timeout()
+	for !gracefulStopInShutdown() {
+		select {
+		case <-done:
+			t.Fatal("pubsub.Shutdown returned while Subscribe handlers were still running: " +
+				"call gs.GracefulStop() in Shutdown itself, which waits for every handler " +
+				"(gs.Stop does not wait, and neither does Shutdown if GracefulStop runs on another goroutine)")
+		case <-poll.C:
+		case <-timeout:
+			harness.Blocked(t, "pubsub.Shutdown to call gs.GracefulStop() and wait in it for the handlers still running")
+		}
+	}
+}
+
+// gracefulStopInShutdown reports whether some goroutine's stack has
+// GracefulStop called from Shutdown (not from a goroutine Shutdown started).
+func gracefulStopInShutdown() bool {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "\ngoogle.golang.org/grpc.(*Server).GracefulStop(") && strings.Contains(g, "\n"+shutdownFunc+"(") {
+			return true
+		}
+	}
+	return false
 }

@@ -1,7 +1,9 @@
 package pubsub_test
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,168 +19,373 @@ import (
 // --- Task 1: Register subscribers ---
 
 func TestPubSub_Hub_Subscribe_QueuesFirstAndSignals(t *testing.T) {
+	// Subscribe queues First (with the count, this subscriber included) in a
+	// bounded queue, and closes the channel SubscriberCount handed out.
 	hub := pubsub.NewHub(4)
 
-	_, changed := hub.SubscriberCount()
-	ann := subscribe(t, hub, "ann", task1)
-	changedAlready(t, changed, `Subscribe("ann")`, task1)
-	assert.Equal(t, 4, cap(ann.Events()), "the queue's capacity: got (left), want the hub's queue size (right); the queue must be bounded: %s", see(task1))
-	assertQueue(t, ann, []*pubsubpb.Event{first("ann", 1)}, false, task1)
+	_, changed := count(t, hub)
+	ann := subscribe(t, hub, "ann")
+	changedAlready(t, changed, `Subscribe("ann")`)
+	assert.Equal(t, 4, cap(ann.Events()), "the queue's capacity: the hub's queue size, so the queue is bounded")
+	assertQueue(t, ann, []*pubsubpb.Event{first("ann", 1)}, false)
 
-	bob := subscribe(t, hub, "bob", task1)
-	assertQueue(t, bob, []*pubsubpb.Event{first("bob", 2)}, false, task1)
+	bob := subscribe(t, hub, "bob")
+	assertQueue(t, bob, []*pubsubpb.Event{first("bob", 2)}, false)
 
-	n, _ := hub.SubscriberCount()
-	assert.Equal(t, 2, n, "SubscriberCount after ann and bob subscribed: got (left), want (right); %s", see(task1))
+	n, _ := count(t, hub)
+	assert.Equal(t, 2, n, "SubscriberCount after ann and bob subscribed")
 }
 
 func TestPubSub_Hub_Subscribe_BadNames(t *testing.T) {
+	// An empty name is ErrEmptyName; a name in use is ErrNameTaken, with the
+	// name in the message. Neither registers anything.
 	t.Run("empty name is ErrEmptyName", func(t *testing.T) {
 		hub := pubsub.NewHub(4)
-		_, err := hub.Subscribe("")
-		assert.ErrorIs(t, err, pubsub.ErrEmptyName, `hub.Subscribe(""): %s`, see(task1))
-		n, _ := hub.SubscriberCount()
-		assert.Zero(t, n, `SubscriberCount after a refused Subscribe(""): %s`, see(task1))
+		_, err := trySubscribe(t, hub, "")
+		assert.ErrorIs(t, err, pubsub.ErrEmptyName, `hub.Subscribe("")`)
+		n, _ := count(t, hub)
+		assert.Zero(t, n, `SubscriberCount after a refused Subscribe("")`)
 	})
 	t.Run("a name already subscribed is ErrNameTaken", func(t *testing.T) {
 		hub := pubsub.NewHub(4)
-		subscribe(t, hub, "ann", task1)
-		_, err := hub.Subscribe("ann")
-		assert.ErrorIs(t, err, pubsub.ErrNameTaken, `the second hub.Subscribe("ann"): %s`, see(task1))
-		n, _ := hub.SubscriberCount()
-		assert.Equal(t, 1, n, `SubscriberCount after a refused second Subscribe("ann"): %s`, see(task1))
+		subscribe(t, hub, "ann")
+		_, err := trySubscribe(t, hub, "ann")
+		require.ErrorIs(t, err, pubsub.ErrNameTaken, `the second hub.Subscribe("ann"): wrap ErrNameTaken with %%w`)
+		assert.Contains(t, err.Error(), "ann", `the second hub.Subscribe("ann")'s error should say which name is taken`)
+		n, _ := count(t, hub)
+		assert.Equal(t, 1, n, `SubscriberCount after a refused second Subscribe("ann")`)
 	})
 }
 
 func TestPubSub_Hub_Unsubscribe_SignalsAndFreesName(t *testing.T) {
+	// Unsubscribe frees the name and signals; a late Unsubscribe of an old
+	// subscription leaves a newer one of the same name alone.
 	hub := pubsub.NewHub(4)
-	old := subscribe(t, hub, "ann", task1)
+	old := subscribe(t, hub, "ann")
 
-	_, changed := hub.SubscriberCount()
-	hub.Unsubscribe(old)
-	changedAlready(t, changed, "Unsubscribe(ann)", task1)
-	n, _ := hub.SubscriberCount()
-	require.Zero(t, n, "SubscriberCount after Unsubscribe: %s", see(task1))
+	_, changed := count(t, hub)
+	unsubscribe(t, hub, old)
+	changedAlready(t, changed, "Unsubscribe(ann)")
+	n, _ := count(t, hub)
+	require.Zero(t, n, "SubscriberCount after Unsubscribe")
 
-	renewed := subscribe(t, hub, "ann", task1) // the name is free again
-	assertQueue(t, renewed, []*pubsubpb.Event{first("ann", 1)}, false, task1)
+	renewed := subscribe(t, hub, "ann") // the name is free again
+	assertQueue(t, renewed, []*pubsubpb.Event{first("ann", 1)}, false)
 
 	// A late second Unsubscribe of the old subscription (a handler's deferred
 	// cleanup, say) must not remove the new "ann".
-	hub.Unsubscribe(old)
-	n, _ = hub.SubscriberCount()
+	unsubscribe(t, hub, old)
+	n, _ = count(t, hub)
 	assert.Equal(t, 1, n, "SubscriberCount after Unsubscribe of an old, already removed subscription named like a current one: "+
-		"remove a subscription only if it is still the one registered under its name; %s", see(task1))
+		"remove a subscription only if it is still the one registered under its name")
+}
+
+func TestPubSub_Hub_ConcurrentSubscribers_OneWinnerPerName(t *testing.T) {
+	// The hub is safe for concurrent use. Eight goroutines race for one name
+	// (exactly one wins) and each subscribes and unsubscribes names of its
+	// own. Run with -race: a map touched without h.mu is reported here.
+	const workers, each = 8, 25
+	hub := pubsub.NewHub(4)
+
+	shared := make([]error, workers)
+	problems := make([][]string, workers)
+	done := goAll(workers, func(w int) {
+		_, shared[w] = hub.Subscribe("shared")
+		for i := range each {
+			name := fmt.Sprintf("w%d-%d", w, i)
+			sub, err := hub.Subscribe(name)
+			if err != nil {
+				problems[w] = append(problems[w], fmt.Sprintf("hub.Subscribe(%q): %v", name, err))
+				continue
+			}
+			hub.SubscriberCount()
+			if i%2 == 1 {
+				hub.Unsubscribe(sub)
+			}
+		}
+	})
+	harness.Wait(t, done, fmt.Sprintf("%d goroutines to finish subscribing and unsubscribing at once", workers))
+
+	assert.Empty(t, slices.Concat(problems...), "Subscribe calls with names nobody else used")
+	winners := 0
+	for _, err := range shared {
+		if err == nil {
+			winners++
+		} else {
+			assert.ErrorIs(t, err, pubsub.ErrNameTaken, `a losing hub.Subscribe("shared")`)
+		}
+	}
+	assert.Equal(t, 1, winners, `goroutines whose Subscribe("shared") succeeded: check and register a name in one hold of h.mu`)
+	n, _ := count(t, hub)
+	assert.Equal(t, 1+workers*(each+1)/2, n, `SubscriberCount: "shared" and every name that was not unsubscribed`)
 }
 
 // --- Task 2: Fan out in publish order ---
 
 func TestPubSub_Hub_Publish_EverySubscriberInOrder(t *testing.T) {
+	// Publish numbers messages 1, 2, 3, ... and queues each for everyone
+	// subscribed at that moment; a newcomer hears only what comes after.
 	hub := pubsub.NewHub(16)
-	ann := subscribe(t, hub, "ann", task1)
-	bob := subscribe(t, hub, "bob", task1)
+	ann := subscribe(t, hub, "ann")
+	bob := subscribe(t, hub, "bob")
 
 	for i, payload := range []string{"a", "b", "c"} {
-		seq, n, err := hub.Publish(payload)
-		require.NoError(t, err, "hub.Publish(%q): %s", payload, see(task2))
-		assert.Equal(t, uint64(i+1), seq, "hub.Publish(%q)'s sequence number: got (left), want (right); %s", payload, see(task2))
-		assert.Equal(t, 2, n, "hub.Publish(%q)'s subscriber count: got (left), want (right); %s", payload, see(task2))
+		seq, n := publish(t, hub, payload)
+		assert.Equal(t, uint64(i+1), seq, "hub.Publish(%q)'s sequence number", payload)
+		assert.Equal(t, 2, n, "hub.Publish(%q)'s subscriber count", payload)
 	}
 	abc := []*pubsubpb.Event{message(1, "a"), message(2, "b"), message(3, "c")}
-	assertQueue(t, ann, append([]*pubsubpb.Event{first("ann", 1)}, abc...), false, task2)
-	assertQueue(t, bob, append([]*pubsubpb.Event{first("bob", 2)}, abc...), false, task2)
+	assertQueue(t, ann, append([]*pubsubpb.Event{first("ann", 1)}, abc...), false)
+	assertQueue(t, bob, append([]*pubsubpb.Event{first("bob", 2)}, abc...), false)
 
-	// A newcomer hears only what is published after it joined.
-	cy := subscribe(t, hub, "cy", task1)
-	_, n, err := hub.Publish("d")
-	require.NoError(t, err, `hub.Publish("d"): %s`, see(task2))
-	assert.Equal(t, 3, n, `hub.Publish("d")'s subscriber count after cy joined: %s`, see(task2))
-	assertQueue(t, cy, []*pubsubpb.Event{first("cy", 3), message(4, "d")}, false, task2)
-	assertQueue(t, ann, []*pubsubpb.Event{message(4, "d")}, false, task2)
+	cy := subscribe(t, hub, "cy")
+	_, n := publish(t, hub, "d")
+	assert.Equal(t, 3, n, `hub.Publish("d")'s subscriber count after cy joined`)
+	assertQueue(t, cy, []*pubsubpb.Event{first("cy", 3), message(4, "d")}, false)
+	assertQueue(t, ann, []*pubsubpb.Event{message(4, "d")}, false)
+}
+
+func TestPubSub_Hub_Publish_NobodySubscribed_StillNumbered(t *testing.T) {
+	// A message published to nobody still takes its number, and reports 0
+	// subscribers: 0 is a valid count, not an error.
+	hub := pubsub.NewHub(4)
+	seq, n := publish(t, hub, "to nobody")
+	assert.Equal(t, uint64(1), seq, `the sequence number of the first Publish, with nobody subscribed`)
+	assert.Zero(t, n, `hub.Publish's subscriber count with nobody subscribed`)
+
+	ann := subscribe(t, hub, "ann")
+	seq, n = publish(t, hub, "to ann")
+	assert.Equal(t, uint64(2), seq, `the second Publish's sequence number: the first took 1 though nobody heard it`)
+	assert.Equal(t, 1, n, `hub.Publish's subscriber count with ann subscribed`)
+	assertQueue(t, ann, []*pubsubpb.Event{first("ann", 1), message(2, "to ann")}, false)
+}
+
+func TestPubSub_Hub_ConcurrentPublishers_OneOrderForEveryone(t *testing.T) {
+	// Four goroutines publish at once while another subscribes and
+	// unsubscribes. Every number is handed out once, and every subscriber
+	// sees all messages in the order of their numbers. Run with -race: a
+	// counter or map touched without h.mu is reported here.
+	const publishers, each = 4, 50
+	const total = publishers * each
+	hub := pubsub.NewHub(total + 1) // room for everything: nothing is dropped in this test
+	steady := []*pubsub.Subscription{subscribe(t, hub, "ann"), subscribe(t, hub, "bob"), subscribe(t, hub, "cy")}
+
+	seqs := make([][]uint64, publishers)
+	errs := make([]error, publishers+1)
+	done := goAll(publishers+1, func(w int) {
+		if w == publishers { // a stream of passers-by, changing h.subs all the while
+			for i := range each {
+				sub, err := hub.Subscribe(fmt.Sprintf("passer-%d", i))
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				hub.Unsubscribe(sub)
+			}
+			return
+		}
+		for i := range each {
+			seq, _, err := hub.Publish(fmt.Sprintf("p%d-%d", w, i))
+			if err != nil {
+				errs[w] = err
+				return
+			}
+			seqs[w] = append(seqs[w], seq)
+		}
+	})
+	harness.Wait(t, done, fmt.Sprintf("%d goroutines to finish publishing at once", publishers))
+	require.NoError(t, errors.Join(errs...), "hub calls made at the same time as others")
+
+	// payloads[seq] is the payload Publish numbered seq.
+	payloads := map[uint64]string{}
+	for w, mine := range seqs {
+		assert.True(t, slices.IsSorted(mine), "the numbers one goroutine's Publish calls returned, in call order: %v", mine)
+		for i, seq := range mine {
+			if other, dup := payloads[seq]; dup {
+				t.Errorf("hub.Publish returned %d for both %q and %q: number and queue under one hold of h.mu", seq, other, fmt.Sprintf("p%d-%d", w, i))
+			}
+			payloads[seq] = fmt.Sprintf("p%d-%d", w, i)
+		}
+	}
+	want := make([]*pubsubpb.Event, 0, total)
+	for seq := uint64(1); seq <= total; seq++ {
+		want = append(want, message(seq, payloads[seq]))
+	}
+	for i, sub := range steady {
+		got, _ := queued(sub)
+		if !assertEvents(t, append([]*pubsubpb.Event{first(sub.Name(), i+1)}, want...), got,
+			fmt.Sprintf("%s's queue after %d concurrent Publish calls: First, then every message in number order", sub.Name(), total)) {
+			return
+		}
+	}
 }
 
 // --- Task 3: Never wait for a slow subscriber ---
 
-// publishNoWait publishes on another goroutine and fails the test if Publish
-// does not return: it must never wait for a subscriber.
-func publishNoWait(t *testing.T, hub *pubsub.Hub, payload string) {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := hub.Publish(payload)
-		done <- err
-	}()
-	err := harness.Wait(t, done, fmt.Sprintf("hub.Publish(%q) to return while a subscriber's queue is full: "+
-		"Publish must never wait for a subscriber (%s)", payload, see(task3)))
-	require.NoError(t, err, "hub.Publish(%q): %s", payload, see(task2))
-}
-
 func TestPubSub_Hub_SlowSubscriber_DropsOldestAndCounts(t *testing.T) {
+	// A full queue drops its oldest event and counts it; Publish never waits,
+	// and a subscriber that keeps up loses nothing.
 	hub := pubsub.NewHub(4)
-	slow := subscribe(t, hub, "slow", task1) // never reads until the end
-	fast := subscribe(t, hub, "fast", task1) // reads after every Publish
-	assertQueue(t, fast, []*pubsubpb.Event{first("fast", 2)}, false, task3)
+	slow := subscribe(t, hub, "slow") // never reads until the end
+	fast := subscribe(t, hub, "fast") // reads after every Publish
+	assertQueue(t, fast, []*pubsubpb.Event{first("fast", 2)}, false)
 
 	for i := 1; i <= 10; i++ {
 		payload := fmt.Sprintf("m%d", i)
-		publishNoWait(t, hub, payload)
-		if !assertQueue1(t, fast, message(uint64(i), payload)) {
+		publish(t, hub, payload)
+		got, _ := queued(fast)
+		if !assertEvents(t, []*pubsubpb.Event{message(uint64(i), payload)}, got, `"fast" reads after every Publish; its queue`) {
 			return
 		}
 	}
 
 	// slow's queue held First and 10 messages, 4 at a time: the 4 newest stay.
-	assertQueue(t, slow, []*pubsubpb.Event{message(7, "m7"), message(8, "m8"), message(9, "m9"), message(10, "m10")}, false, task3)
-	assert.Equal(t, uint64(7), slow.Dropped(), "slow.Dropped() after First and 10 messages went through a queue of 4: got (left), want (right); %s", see(task3))
-	assert.Zero(t, fast.Dropped(), "fast.Dropped(): fast kept up, so nothing of its may be dropped; %s", see(task3))
+	assertQueue(t, slow, []*pubsubpb.Event{message(7, "m7"), message(8, "m8"), message(9, "m9"), message(10, "m10")}, false)
+	assert.Equal(t, uint64(7), slow.Dropped(), "slow.Dropped() after First and 10 messages went through a queue of 4")
+	assert.Zero(t, fast.Dropped(), "fast.Dropped(): fast kept up, so nothing of its may be dropped")
 }
 
-// assertQueue1 checks that sub's queue holds exactly want.
-func assertQueue1(t *testing.T, sub *pubsub.Subscription, want *pubsubpb.Event) bool {
-	t.Helper()
-	got, _ := queued(sub)
-	return assertEvents(t, got, []*pubsubpb.Event{want},
-		fmt.Sprintf("%q keeps up, reading after every Publish; its queue", sub.Name()), task3)
+func TestPubSub_Hub_QueueLimit_HoldsQueueSize_DropsOnePast(t *testing.T) {
+	// Both sides of the limit: a queue holds exactly queueSize events with
+	// nothing dropped; one event more drops exactly one, the oldest.
+	hub := pubsub.NewHub(3)
+	ann := subscribe(t, hub, "ann")
+	publish(t, hub, "a")
+	publish(t, hub, "b") // First, a, b: exactly full
+	assert.Zero(t, ann.Dropped(), "ann.Dropped() with the queue exactly full (3 of 3): a full queue drops nothing until one more comes")
+
+	publish(t, hub, "c") // one past the limit
+	assert.Equal(t, uint64(1), ann.Dropped(), "ann.Dropped() after one event more than the queue holds")
+	assertQueue(t, ann, []*pubsubpb.Event{message(1, "a"), message(2, "b"), message(3, "c")}, false)
+}
+
+func TestPubSub_Hub_ReaderRacesPublisher_EveryEventDeliveredOrCounted(t *testing.T) {
+	// Subscribers read while Publish keeps their small queues full, so a
+	// reader often takes the oldest event just as makeRoom wants to drop it.
+	// Every event must be received or counted as dropped, in order, and
+	// Publish must never wait: not for "asleep", who never reads, and not in
+	// a receive in makeRoom that finds the queue emptied under it.
+	const subscribers, messages = 4, 3000
+	hub := pubsub.NewHub(1)
+	asleep := subscribe(t, hub, "asleep")
+	subs := make([]*pubsub.Subscription, subscribers)
+	for i := range subs {
+		subs[i] = subscribe(t, hub, fmt.Sprintf("reader-%d", i))
+	}
+
+	received := make([][]uint64, subscribers) // Message numbers, in arrival order
+	events := make([]int, subscribers)        // every event received, First included
+	var publishErr error
+	done := goAll(subscribers+1, func(w int) {
+		if w == subscribers {
+			for i := range messages {
+				if _, _, err := hub.Publish(fmt.Sprint(i)); err != nil {
+					publishErr = err
+					return
+				}
+			}
+			return
+		}
+		for ev := range subs[w].Events() {
+			events[w]++
+			seq := ev.GetMessage().GetSeq()
+			if seq == 0 {
+				continue
+			}
+			received[w] = append(received[w], seq)
+			if seq == messages { // the newest is never dropped
+				return
+			}
+		}
+	})
+	harness.Wait(t, done, fmt.Sprintf("%d messages to be published to %d subscribers whose queues of 1 they read at the same time", messages, subscribers))
+	require.NoError(t, publishErr, "hub.Publish")
+
+	assertQueue(t, asleep, []*pubsubpb.Event{message(messages, fmt.Sprint(messages-1))}, false)
+	assert.Equal(t, uint64(messages), asleep.Dropped(), `asleep.Dropped(): every event but the newest`)
+	for w, sub := range subs {
+		assert.True(t, slices.IsSorted(received[w]), "%s received messages out of order", sub.Name())
+		assert.Equal(t, uint64(messages+1), uint64(events[w])+sub.Dropped(),
+			"%s: events received + Dropped() should be every event queued for it (First and %d messages)", sub.Name(), messages)
+	}
 }
 
 // --- Task 4: Tick for everyone ---
 
-// runTimer runs hub.RunTimer on a ticks channel of its own, sends it n
-// ticks, closes the channel and waits for RunTimer to return: after that,
-// every Timer event is queued.
-func runTimer(t *testing.T, hub *pubsub.Hub, n int) {
-	t.Helper()
-	ticks := make(chan time.Time) // unbuffered: a send completes when RunTimer takes the tick
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		hub.RunTimer(ticks)
-	}()
-	for i := range n {
-		select {
-		case ticks <- time.Time{}:
-		case <-done:
-			t.Fatalf("hub.RunTimer returned after %d of %d ticks, before its ticks channel was closed: %s", i, n, see(task4))
-		}
-	}
-	close(ticks)
-	harness.Wait(t, done, fmt.Sprintf("hub.RunTimer to return once its ticks channel was closed (%s)", see(task4)))
-}
-
 func TestPubSub_Hub_RunTimer_ExactTicksForEverySubscriber(t *testing.T) {
+	// Every tick reaches every current subscriber as a Timer event. The hub
+	// numbers ticks on its own count (not the messages'), and counts a tick
+	// that nobody hears too: Timer.tick is ticks since the hub started.
 	hub := pubsub.NewHub(8)
-	ann := subscribe(t, hub, "ann", task1)
-	runTimer(t, hub, 2)
-	bob := subscribe(t, hub, "bob", task1)
-	runTimer(t, hub, 1) // the hub keeps counting: this is tick 3
+	runTimer(t, hub, 2) // ticks 1 and 2: nobody is subscribed yet
+	ann := subscribe(t, hub, "ann")
+	runTimer(t, hub, 2) // ticks 3 and 4
+	publish(t, hub, "between ticks")
+	bob := subscribe(t, hub, "bob")
+	runTimer(t, hub, 1) // tick 5
 
-	assertQueue(t, ann, []*pubsubpb.Event{first("ann", 1), timer(1), timer(2), timer(3)}, false, task4)
-	assertQueue(t, bob, []*pubsubpb.Event{first("bob", 2), timer(3)}, false, task4)
+	assertQueue(t, ann, []*pubsubpb.Event{first("ann", 1), timer(3), timer(4), message(1, "between ticks"), timer(5)}, false)
+	assertQueue(t, bob, []*pubsubpb.Event{first("bob", 2), timer(5)}, false)
 }
 
-func TestPubSub_Hub_RunTimer_StopsWhenHubCloses(t *testing.T) {
+// --- Task 5: Close the hub ---
+
+func TestPubSub_Hub_Close_GoodbyeLastThenQueueCloses(t *testing.T) {
+	// Close queues Goodbye last, closes every queue, forgets everyone and
+	// signals the change.
+	hub := pubsub.NewHub(4)
+	ann := subscribe(t, hub, "ann")
+	bob := subscribe(t, hub, "bob")
+	publish(t, hub, "last words")
+
+	_, changed := count(t, hub)
+	closeHub(t, hub)
+	changedAlready(t, changed, "Close()")
+	n, _ := count(t, hub)
+	assert.Zero(t, n, "SubscriberCount after Close: the hub forgets everyone")
+	assertQueue(t, ann, []*pubsubpb.Event{first("ann", 1), message(1, "last words"), goodbye(0)}, true)
+	assertQueue(t, bob, []*pubsubpb.Event{first("bob", 2), message(1, "last words"), goodbye(0)}, true)
+}
+
+func TestPubSub_Hub_Close_FullQueue_GoodbyeStillArrives(t *testing.T) {
+	// A full queue still gets its Goodbye: Close makes room first, and
+	// Goodbye counts the drop that making room cost.
+	hub := pubsub.NewHub(2)
+	slow := subscribe(t, hub, "slow")
+	for _, p := range []string{"a", "b", "c"} {
+		publish(t, hub, p)
+	} // the queue is full: b, c (First and a were dropped)
+
+	closeHub(t, hub)
+	// Making room dropped b as well, and Goodbye counts it.
+	assertQueue(t, slow, []*pubsubpb.Event{message(3, "c"), goodbye(3)}, true)
+}
+
+func TestPubSub_Hub_AfterClose_RefusesWork(t *testing.T) {
+	// After Close, Subscribe and Publish get ErrClosed; a second Close and a
+	// late Unsubscribe do nothing, and neither panics.
+	hub := pubsub.NewHub(4)
+	ann := subscribe(t, hub, "ann")
+	closeHub(t, hub)
+
+	_, err := trySubscribe(t, hub, "bob")
+	assert.ErrorIs(t, err, pubsub.ErrClosed, `hub.Subscribe("bob") after Close`)
+	_, _, err = tryPublish(t, hub, "too late")
+	assert.ErrorIs(t, err, pubsub.ErrClosed, "hub.Publish after Close")
+
+	// A handler's deferred Unsubscribe and a second Close both come after
+	// Close in real programs.
+	unsubscribe(t, hub, ann)
+	closeHub(t, hub)
+	n, _ := count(t, hub)
+	assert.Zero(t, n, "SubscriberCount after Close")
+}
+
+func TestPubSub_Hub_Close_StopsRunTimer(t *testing.T) {
+	// RunTimer returns once the hub is closed, even though its ticks channel
+	// stays open.
 	hub := pubsub.NewHub(8)
-	ann := subscribe(t, hub, "ann", task1)
+	ann := subscribe(t, hub, "ann")
 	ticks := make(chan time.Time) // never closed: only Close can stop RunTimer
 	done := make(chan struct{})
 	go func() {
@@ -189,70 +396,19 @@ func TestPubSub_Hub_RunTimer_StopsWhenHubCloses(t *testing.T) {
 		select {
 		case ticks <- time.Time{}:
 		case <-done:
-			t.Fatalf("hub.RunTimer returned after %d ticks, with the hub open and its ticks channel too: %s", i, see(task4))
+			t.Fatalf("hub.RunTimer returned after %d ticks, with the hub open and its ticks channel too", i)
+		case <-harness.Timeout():
+			harness.Blocked(t, fmt.Sprintf("hub.RunTimer to take tick %d", i+1))
 		}
 	}
 
-	hub.Close()
-	harness.Wait(t, done, fmt.Sprintf("hub.RunTimer to return after hub.Close, with its ticks channel still open (%s)", see(task4)))
+	closeHub(t, hub)
+	harness.Wait(t, done, "hub.RunTimer to return after hub.Close, with its ticks channel still open: watch h.done")
 	// Tick 2 raced with Close: it may have been queued before Goodbye, or not.
 	got, closed := queued(ann)
 	if len(got) == 4 && proto.Equal(got[2], timer(2)) {
-		got = append(got[:2], got[3])
+		got = slices.Delete(got, 2, 3)
 	}
-	assertEvents(t, got, []*pubsubpb.Event{first("ann", 1), timer(1), goodbye(0)}, `ann's queue (with tick 2 left out if it came)`, task4)
-	assert.True(t, closed, "ann's queue after Close: want it closed; %s", see(task5))
-}
-
-// --- Task 5: Close the hub ---
-
-func TestPubSub_Hub_Close_GoodbyeLastThenQueueCloses(t *testing.T) {
-	hub := pubsub.NewHub(4)
-	ann := subscribe(t, hub, "ann", task1)
-	bob := subscribe(t, hub, "bob", task1)
-	_, _, err := hub.Publish("last words")
-	require.NoError(t, err, "hub.Publish: %s", see(task2))
-
-	_, changed := hub.SubscriberCount()
-	hub.Close()
-	changedAlready(t, changed, "Close()", task5)
-	n, _ := hub.SubscriberCount()
-	assert.Zero(t, n, "SubscriberCount after Close: the hub forgets everyone; %s", see(task5))
-	assertQueue(t, ann, []*pubsubpb.Event{first("ann", 1), message(1, "last words"), goodbye(0)}, true, task5)
-	assertQueue(t, bob, []*pubsubpb.Event{first("bob", 2), message(1, "last words"), goodbye(0)}, true, task5)
-}
-
-func TestPubSub_Hub_Close_FullQueue_GoodbyeStillArrives(t *testing.T) {
-	hub := pubsub.NewHub(2)
-	slow := subscribe(t, hub, "slow", task1)
-	for _, p := range []string{"a", "b", "c"} {
-		publishNoWait(t, hub, p)
-	} // the queue is full: b, c (First and a were dropped)
-
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		hub.Close()
-	}()
-	harness.Wait(t, done, fmt.Sprintf("hub.Close to return while a queue is full: make room for Goodbye first (%s)", see(task5)))
-	// Making room dropped b as well, and Goodbye counts it.
-	assertQueue(t, slow, []*pubsubpb.Event{message(3, "c"), goodbye(3)}, true, task5)
-}
-
-func TestPubSub_Hub_AfterClose_RefusesWork(t *testing.T) {
-	hub := pubsub.NewHub(4)
-	ann := subscribe(t, hub, "ann", task1)
-	hub.Close()
-
-	_, err := hub.Subscribe("bob")
-	assert.ErrorIs(t, err, pubsub.ErrClosed, `hub.Subscribe("bob") after Close: %s`, see(task5))
-	_, _, err = hub.Publish("too late")
-	assert.ErrorIs(t, err, pubsub.ErrClosed, "hub.Publish after Close: %s", see(task5))
-
-	// A handler's deferred Unsubscribe and a second Close both come after
-	// Close in real programs: neither may panic or change anything.
-	hub.Unsubscribe(ann)
-	hub.Close()
-	n, _ := hub.SubscriberCount()
-	assert.Zero(t, n, "SubscriberCount after Close: %s", see(task5))
+	assertEvents(t, []*pubsubpb.Event{first("ann", 1), timer(1), goodbye(0)}, got, `ann's queue (with tick 2 left out if it came)`)
+	assert.True(t, closed, "ann's queue is closed after Close")
 }

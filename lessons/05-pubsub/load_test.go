@@ -5,13 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
+	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/grpc-workbook/streaming/internal/harness"
 	pubsub "github.com/grpc-workbook/streaming/lessons/05-pubsub"
@@ -34,26 +43,23 @@ func loadSize() int {
 // loadStream is what one subscriber of the load test heard.
 type loadStream struct {
 	name    string
+	stream  eventStream
 	seqs    []uint64          // Message sequence numbers, in arrival order
 	goodbye *pubsubpb.Goodbye // nil if none came
-	err     error             // the first unexpected thing: a bad event, or a Recv error other than io.EOF
 }
 
-// readAll receives until the stream ends, recording messages and Goodbye.
-func (ls *loadStream) readAll(stream eventStream) {
+// readToEnd receives until the stream ends, recording messages and Goodbye.
+func (ls *loadStream) readToEnd() error {
 	for {
-		ev, err := stream.Recv()
+		ev, err := ls.stream.Recv()
 		if errors.Is(err, io.EOF) {
-			if ls.goodbye == nil && ls.err == nil {
-				ls.err = errors.New("the stream ended without Goodbye")
+			if ls.goodbye == nil {
+				return fmt.Errorf("%s: the stream ended without Goodbye", ls.name)
 			}
-			return
+			return nil
 		}
 		if err != nil {
-			if ls.err == nil {
-				ls.err = fmt.Errorf("Recv: %w", err)
-			}
-			return
+			return fmt.Errorf("%s: Recv: %s", ls.name, harness.Describe(err))
 		}
 		switch kind := ev.GetKind().(type) {
 		case *pubsubpb.Event_Message:
@@ -61,31 +67,32 @@ func (ls *loadStream) readAll(stream eventStream) {
 		case *pubsubpb.Event_Goodbye:
 			ls.goodbye = kind.Goodbye
 		default:
-			if ls.err == nil {
-				ls.err = fmt.Errorf("unexpected event {%v}", ev)
+			return fmt.Errorf("%s: unexpected event {%v}", ls.name, ev)
+		}
+	}
+}
+
+// inSteps runs step(0), ..., step(n-1) in order on a goroutine of its own and
+// fails the test at the first error, or when no step has ended for
+// harness.WaitLimit. So a busy machine only makes the test slower, while a
+// stream that hangs still fails it within seconds.
+func inSteps(t *testing.T, n int, what string, step func(i int) error) {
+	t.Helper()
+	ended := make(chan error, n)
+	go func() {
+		for i := range n {
+			err := step(i)
+			ended <- err
+			if err != nil {
+				return
 			}
 		}
-	}
-}
-
-// ascending reports whether seqs only ever go up.
-func ascending(seqs []uint64) bool {
-	for i := 1; i < len(seqs); i++ {
-		if seqs[i] <= seqs[i-1] {
-			return false
+	}()
+	for i := range n {
+		if err := harness.Wait(t, ended, fmt.Sprintf("%s (step %d of %d)", what, i+1, n)); err != nil {
+			t.Fatalf("%s: %v", what, err)
 		}
 	}
-	return true
-}
-
-// waitGroupDone turns wg.Wait into a channel for harness.Wait.
-func waitGroupDone(wg *sync.WaitGroup) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	return done
 }
 
 // TestPubSub_Load_ManySubscribersJoinLeaveAndLag runs the whole service at
@@ -95,69 +102,78 @@ func waitGroupDone(wg *sync.WaitGroup) <-chan struct{} {
 // must have each message either delivered or counted as dropped; publishing
 // must never wait for the slow ones; and shutdown must leave nothing behind.
 //
-// The test goroutine itself reads the healthy subscribers' streams, one after
-// another after each batch: a goroutine per stream would make the race
-// detector's bookkeeping, not the hub, the thing being measured.
+// One goroutine reads the healthy subscribers' streams, one after another
+// after each batch: a goroutine per stream would make the race detector's
+// bookkeeping, not the hub, the thing being measured. The server has no
+// transcript (startBareHub), and the streams live for the whole test, so they
+// use the test's own context rather than a call deadline; every wait is
+// bounded by inSteps instead.
 func TestPubSub_Load_ManySubscribersJoinLeaveAndLag(t *testing.T) {
 	size := loadSize()
 	const (
 		queueSize = 64
-		batch     = 5 // published between two readings of the healthy streams, so they keep up
+		batch     = 3 // published between two readings of the healthy streams, so they keep up
 		batches   = 2
 		messages  = batch * batches
 		slowCount = 5
 		churners  = 30 // subscribers that come and go while messages are published
 	)
-	hub, client, _, gs := startHub(t, queueSize)
-	ctx := harness.Context(t)
+	hub, client, gs := startBareHub(t, queueSize)
+	ctx := t.Context()
 	baseGoroutines := runtime.NumGoroutine()
 
 	// Open every stream first, then read every First: the calls overlap.
+	// Only the first subscriber reads its First at once, to check that the
+	// service works at all before 999 more pile on.
 	subs := make([]*loadStream, size)
-	streams := make([]eventStream, size)
-	for i := range size {
+	receiveFirst := func(i int) error {
+		ev, err := subs[i].stream.Recv()
+		if err != nil {
+			return fmt.Errorf("%s: Recv of First: %s", subs[i].name, harness.Describe(err))
+		}
+		if ev.GetFirst() == nil {
+			return fmt.Errorf("%s's first event should be First, not {%v}", subs[i].name, ev)
+		}
+		return nil
+	}
+	inSteps(t, size, "opening every Subscribe stream", func(i int) (err error) {
 		subs[i] = &loadStream{name: fmt.Sprintf("sub-%04d", i)}
 		if i < slowCount {
 			subs[i].name = fmt.Sprintf("slow-%d", i)
 		}
-		streams[i] = openStream(t, ctx, client, subs[i].name, task11)
-	}
-	for i, stream := range streams {
-		ev := recvEvent(t, stream, subs[i].name+"'s First", task11)
-		require.NotNil(t, ev.GetFirst(), "%s's first event: got {%v}, want First; %s", subs[i].name, ev, see(task11))
-	}
-	n, _ := hub.SubscriberCount()
-	require.Equal(t, size, n, "SubscriberCount once every subscriber received First: %s", see(task11))
+		if subs[i].stream, err = client.Subscribe(ctx, &pubsubpb.SubscribeRequest{Name: subs[i].name}); err != nil || i > 0 {
+			return err
+		}
+		return receiveFirst(i)
+	})
+	inSteps(t, size-1, "every subscriber receiving First", func(i int) error { return receiveFirst(i + 1) })
+	n, _ := count(t, hub)
+	require.Equal(t, size, n, "SubscriberCount once every subscriber received First")
 	peakGoroutines := runtime.NumGoroutine()
 
-	// Churners join between batches and leave after hearing two messages,
-	// while the next batches go out.
+	// Churners join before each batch and leave after hearing two of its
+	// messages, while the batch goes out.
 	var churned sync.WaitGroup
-	churnResults := make([]*loadStream, churners)
-	startChurner := func(i int, joined *sync.WaitGroup) {
-		ls := &loadStream{name: fmt.Sprintf("churn-%d", i)}
-		churnResults[i] = ls
+	churnSeqs := make([][]uint64, churners)
+	churnErrs := make([]error, churners)
+	churn := func(i int, joined *sync.WaitGroup) {
 		churned.Go(func() {
 			cctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			stream, err := client.Subscribe(cctx, &pubsubpb.SubscribeRequest{Name: ls.name})
+			stream, err := client.Subscribe(cctx, &pubsubpb.SubscribeRequest{Name: fmt.Sprintf("churn-%d", i)})
 			if err == nil {
 				_, err = stream.Recv() // First: registered from here on
 			}
 			joined.Done()
-			if err != nil {
-				ls.err = fmt.Errorf("subscribing: %w", err)
-				return
+			for err == nil && len(churnSeqs[i]) < 2 { // the batch has more than two messages
+				var ev *pubsubpb.Event
+				if ev, err = stream.Recv(); err == nil {
+					churnSeqs[i] = append(churnSeqs[i], ev.GetMessage().GetSeq())
+				}
 			}
-			for len(ls.seqs) < 2 { // the next batch has more than two messages
-				ev, err := stream.Recv()
-				if err != nil {
-					ls.err = fmt.Errorf("Recv: %w", err)
-					return
-				}
-				if m := ev.GetMessage(); m != nil {
-					ls.seqs = append(ls.seqs, m.GetSeq())
-				}
+			if err != nil {
+				churnErrs[i] = fmt.Errorf("churn-%d: %s", i, harness.Describe(err))
+				return
 			}
 			cancel() // leave, then read to the first error so the stream is released
 			for {
@@ -172,27 +188,36 @@ func TestPubSub_Load_ManySubscribersJoinLeaveAndLag(t *testing.T) {
 		var joined sync.WaitGroup
 		for i := b * churners / batches; i < (b+1)*churners/batches; i++ {
 			joined.Add(1)
-			startChurner(i, &joined)
+			churn(i, &joined)
 		}
-		harness.Wait(t, waitGroupDone(&joined), fmt.Sprintf("batch %d's churning subscribers to receive First (%s)", b+1, see(task11)))
-		for k := 1; k <= batch; k++ {
-			_, err := client.Publish(ctx, &pubsubpb.PublishRequest{Payload: fmt.Sprintf("m%d", b*batch+k)})
-			harness.RequireOK(t, err, "Publish under load (it must never wait for a slow subscriber)", task11)
-		}
+		harness.Wait(t, waitGroupDone(&joined), fmt.Sprintf("batch %d's churning subscribers to receive First", b+1))
+		inSteps(t, batch, "publishing under load (Publish must never wait for a slow subscriber)", func(k int) error {
+			_, err := client.Publish(ctx, &pubsubpb.PublishRequest{Payload: fmt.Sprintf("m%d", b*batch+k+1)})
+			return err
+		})
 		// Every healthy subscriber now reads this batch, in order.
-		for i := slowCount; i < size; i++ {
+		inSteps(t, size-slowCount, "the subscribers that keep up reading each batch", func(i int) error {
+			ls := subs[slowCount+i]
 			for k := 1; k <= batch; k++ {
 				want := uint64(b*batch + k)
-				ev := recvEvent(t, streams[i], fmt.Sprintf("message %d by %s, which keeps up", want, subs[i].name), task11)
+				ev, err := ls.stream.Recv()
+				if err != nil {
+					return fmt.Errorf("%s: Recv of message %d: %s", ls.name, want, harness.Describe(err))
+				}
 				if got := ev.GetMessage().GetSeq(); got != want {
-					t.Fatalf("%s keeps up, but its next event is {%v}, want message %d: published messages must arrive in order, none lost; %s",
-						subs[i].name, ev, want, see(task11))
+					return fmt.Errorf("%s keeps up, so its next event should be message %d, not {%v}: "+
+						"published messages must arrive in order, none lost", ls.name, want, ev)
 				}
 			}
-		}
+			return nil
+		})
 	}
-	harness.Wait(t, waitGroupDone(&churned), fmt.Sprintf("the churning subscribers to finish (%s)", see(task11)))
-	waitForCount(t, hub, size, task11) // every churner is forgotten again
+	harness.Wait(t, waitGroupDone(&churned), "the churning subscribers to finish")
+	require.NoError(t, errors.Join(churnErrs...), "subscribers that joined and left")
+	for i, seqs := range churnSeqs {
+		assert.True(t, slices.IsSorted(seqs), "churn-%d (joined and left) got messages out of order: %v", i, seqs)
+	}
+	waitForCount(t, hub, size) // every churner is forgotten again
 
 	var heap runtime.MemStats
 	runtime.ReadMemStats(&heap)
@@ -202,33 +227,99 @@ func TestPubSub_Load_ManySubscribersJoinLeaveAndLag(t *testing.T) {
 		defer close(shutdown)
 		pubsub.Shutdown(hub, gs)
 	}()
+	inSteps(t, size, "every subscriber reading to Goodbye and io.EOF after Shutdown", func(i int) error {
+		return subs[i].readToEnd()
+	})
+	harness.Wait(t, shutdown, "pubsub.Shutdown to return")
+
 	var dropped uint64
 	for i, ls := range subs {
-		ls.readAll(streams[i])
-		if !assert.NoError(t, ls.err, "%s: %s", ls.name, see(task11)) ||
-			!assert.NotNil(t, ls.goodbye, "%s got no Goodbye: %s", ls.name, see(task11)) {
-			continue
-		}
 		if i < slowCount {
 			// Each message was either delivered or dropped and counted.
-			assert.True(t, ascending(ls.seqs), "%s (slow) got messages out of order: %v; %s", ls.name, ls.seqs, see(task11))
+			assert.True(t, slices.IsSorted(ls.seqs), "%s (slow) got messages out of order: %v", ls.name, ls.seqs)
 			assert.Equal(t, uint64(messages), uint64(len(ls.seqs))+ls.goodbye.GetDropped(),
-				"%s (slow): messages received + Goodbye.dropped: got (left), want every message published (right); %s", ls.name, see(task11))
+				"%s (slow): messages received + Goodbye.dropped should be every message published", ls.name)
 			dropped += ls.goodbye.GetDropped()
 			continue
 		}
-		assert.Empty(t, ls.seqs, "%s: messages after the last batch, before Goodbye: %s", ls.name, see(task11))
-		assert.Zero(t, ls.goodbye.GetDropped(), "%s kept up, yet its Goodbye counts drops: %s", ls.name, see(task11))
-	}
-	harness.Wait(t, shutdown, fmt.Sprintf("Shutdown to return (%s)", see(task11)))
-
-	for _, ls := range churnResults {
-		assert.NoError(t, ls.err, "%s (joined and left): %s", ls.name, see(task11))
-		assert.True(t, ascending(ls.seqs), "%s (joined and left) got messages out of order: %v; %s", ls.name, ls.seqs, see(task11))
+		assert.Empty(t, ls.seqs, "%s: messages after the last batch, before Goodbye", ls.name)
+		assert.Zero(t, ls.goodbye.GetDropped(), "%s kept up, yet its Goodbye counts drops", ls.name)
 	}
 	t.Logf("%d subscribers (%d slow, %d joined and left) x %d messages: slow subscribers dropped %d in all; "+
 		"goroutines %d -> %d at peak; heap in use before shutdown %d MiB",
 		size, slowCount, churners, messages, dropped, baseGoroutines, peakGoroutines, heap.HeapInuse>>20)
 	assert.LessOrEqual(t, peakGoroutines-baseGoroutines, 4*size,
-		"goroutines started for %d subscribers: a few per stream are expected, more means goroutines per event; %s", size, see(task11))
+		"goroutines started for %d subscribers: a few per stream are expected, more means goroutines per event", size)
+}
+
+// waitGroupDone turns wg.Wait into a channel for harness.Wait.
+func waitGroupDone(wg *sync.WaitGroup) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	return done
+}
+
+// startBareHub serves a new hub in memory, like startHub but without the
+// harness's transcript: recording a thousand streams would double the load
+// test's cost and print nothing anyone could read. A handler that panics
+// still fails the test (not the whole test binary), naming the line.
+func startBareHub(t *testing.T, queueSize int) (*pubsub.Hub, pubsubpb.HubClient, *grpc.Server) {
+	t.Helper()
+	harness.See(t)
+	hub := pubsub.NewHub(queueSize)
+	var mu sync.Mutex
+	ended := false
+	recovered := func(method string, err *error) {
+		v := recover()
+		if v == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !ended {
+			t.Errorf("the %s handler panicked: %v\n%s", method, v, lessonLines(debug.Stack()))
+		}
+		*err = status.Errorf(codes.Internal, "the handler panicked: %v", v)
+	}
+	gs := grpc.NewServer(
+		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+			defer recovered(info.FullMethod, &err)
+			return handler(srv, ss)
+		}),
+		grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (_ any, err error) {
+			defer recovered(info.FullMethod, &err)
+			return handler(ctx, req)
+		}))
+	pubsubpb.RegisterHubServer(gs, pubsub.NewServer(hub))
+	lis := bufconn.Listen(1 << 20)
+	go gs.Serve(lis) //nolint:errcheck // Serve returns when the server stops.
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err, "connecting to the in-memory server")
+	t.Cleanup(func() {
+		conn.Close()
+		gs.Stop()
+		mu.Lock()
+		ended = true
+		mu.Unlock()
+	})
+	t.Cleanup(func() { closeHub(t, hub) }) // runs first: no handler is left waiting
+	return hub, pubsubpb.NewHubClient(conn), gs
+}
+
+// lessonLines picks the lines of a goroutine stack that are in the lesson's
+// own files (not its tests).
+func lessonLines(stack []byte) string {
+	var lines []string
+	for _, line := range strings.Split(string(stack), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.Contains(line, "/lessons/05-pubsub/") && !strings.Contains(line, "_test.go") && strings.Contains(line, ".go:") {
+			lines = append(lines, "  at "+line)
+		}
+	}
+	return strings.Join(lines, "\n")
 }

@@ -177,9 +177,14 @@ func (h *Hub) Publish(payload string) (seq uint64, subscribers int, err error) {
 }
 
 // RunTimer sends every subscriber a Timer event for each value received from
-// ticks. It returns when ticks is closed or the hub is closed. In a program,
-// run it as `go hub.RunTimer(time.NewTicker(time.Second).C)`; tests send the
-// ticks themselves.
+// ticks. It returns when ticks is closed or the hub is closed. The caller
+// owns the ticker, and stops it once it is done with it:
+//
+//	ticker := time.NewTicker(time.Second)
+//	defer ticker.Stop()
+//	go hub.RunTimer(ticker.C) // returns once the hub is closed
+//
+// Tests send the ticks themselves.
 func (h *Hub) RunTimer(ticks <-chan time.Time) {
 	for {
 		select {
