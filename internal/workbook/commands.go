@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -61,14 +60,16 @@ func (w *Workbook) hintsShown(l lessons.Lesson, task lessons.Task) int {
 	return 0
 }
 
-// hintCmd is `hint LESSON [N]`.
+// hintCmd is `hint LESSON [N] [--task T]`: the hints of the task the
+// learner is on, one more each time, or hint N. It works at any time: once
+// the lesson is done, or with --task, for any task.
 func (w *Workbook) hintCmd(ctx context.Context, args []string) error {
-	p, err := parseArgs("hint", args, nil, nil)
+	p, err := parseArgs("hint", args, nil, []string{"task"})
 	if err != nil {
 		return err
 	}
 	if len(p.args) < 1 || len(p.args) > 2 {
-		return usagef("usage: go run ./cmd/workbook hint LESSON [N], for example `hint 1` or `hint unary 2`")
+		return usagef("usage: go run ./cmd/workbook hint LESSON [N] [--task T], for example `hint 1` or `hint unary 2`")
 	}
 	l, _, err := w.find(p.args[0])
 	if err != nil {
@@ -76,42 +77,40 @@ func (w *Workbook) hintCmd(ctx context.Context, args []string) error {
 	}
 	exact := 0
 	if len(p.args) == 2 {
-		exact, err = strconv.Atoi(p.args[1])
-		if err != nil || exact < 1 {
+		if exact, err = strconv.Atoi(p.args[1]); err != nil || exact < 1 {
 			return usagef("hint: N must be a hint number (1, 2, ...), got %q", p.args[1])
 		}
 	}
-	c, err := w.cached(ctx, l)
-	if err != nil {
+	ti, current, err := w.hintTask(ctx, l, p.values)
+	if err != nil || ti < 0 {
 		return err
 	}
-	if c.Task < 0 || c.Task >= len(l.Meta.Tasks) {
-		if c.Done {
-			fmt.Fprintf(w.Out, "Lesson %s is done: every test passes. No hints needed.\n", l.ID)
-		} else {
-			fmt.Fprintf(w.Out, "Every test of lesson %s passes, but the package fails after them (often a leaked goroutine). Run `go run ./cmd/workbook` to see the report.\n", l.ID)
-		}
-		return nil
-	}
-	task := l.Meta.Tasks[c.Task]
-	if len(task.Hints) == 0 {
+	task := l.Meta.Tasks[ti]
+	n := len(task.Hints)
+	if n == 0 {
 		fmt.Fprintf(w.Out, "%s has no hints; read lessons/%s/README.md, %q.\n", task.Title, l.ID, task.Title)
 		return nil
 	}
-	st := w.style()
-	n := len(task.Hints)
-	fmt.Fprintf(w.Out, "Lesson %s, %s\n\n", l.ID, st.bold(task.Title))
-	if exact > 0 {
-		if exact > n {
-			return usagef("hint: %s has %d hints, not %d", task.Title, n, exact)
+	if exact > n {
+		return usagef("hint: %s has %s, not %d", task.Title, plural(n, "hint"), exact)
+	}
+	fmt.Fprintf(w.Out, "Lesson %s, %s\n\n", l.ID, w.style().bold(task.Title))
+	if exact > 0 || !current {
+		from, upto := 1, n // a task not being worked on: all its hints at once
+		if exact > 0 {
+			from, upto = exact, exact
 		}
-		w.printHint(w.Out, exact, n, task.Hints[exact-1])
-		w.noteHint(l, task, exact)
+		for k := from; k <= upto; k++ {
+			w.printHint(w.Out, k, n, task.Hints[k-1])
+		}
+		if current {
+			w.noteHint(l, task, exact)
+		}
 		return nil
 	}
 	upto := min(w.hintsShown(l, task)+1, n)
-	for i := 0; i < upto; i++ {
-		w.printHint(w.Out, i+1, n, task.Hints[i])
+	for k := 1; k <= upto; k++ {
+		w.printHint(w.Out, k, n, task.Hints[k-1])
 	}
 	w.noteHint(l, task, upto)
 	if upto < n {
@@ -122,62 +121,34 @@ func (w *Workbook) hintCmd(ctx context.Context, args []string) error {
 	return nil
 }
 
-// resetCmd is `reset LESSON` and `reset --all`.
-func (w *Workbook) resetCmd(args []string) error {
-	p, err := parseArgs("reset", args, []string{"yes", "all"}, nil)
+// hintTask returns the index of the task whose hints to show, and whether it
+// is the task the learner is on (whose hints are counted as seen): the task
+// --task names, or else the current task, or else, when the lesson is done,
+// its last. It returns -1 when there is nothing to show.
+func (w *Workbook) hintTask(ctx context.Context, l lessons.Lesson, values map[string]string) (int, bool, error) {
+	if v, ok := values["task"]; ok {
+		t, err := strconv.Atoi(v)
+		if err != nil || t < 1 || t > len(l.Meta.Tasks) {
+			return -1, false, usagef("hint: --task wants a task number of lesson %s, 1 to %d, got %q", l.ID, len(l.Meta.Tasks), v)
+		}
+		return t - 1, false, nil
+	}
+	c, err := w.cached(ctx, l)
 	if err != nil {
-		return err
+		return -1, false, err
 	}
-	var targets []lessons.Lesson
-	switch {
-	case p.bools["all"] && len(p.args) == 0:
-		if targets, err = w.discover(); err != nil {
-			return err
-		}
-	case !p.bools["all"] && len(p.args) == 1:
-		l, _, err := w.find(p.args[0])
-		if err != nil {
-			return err
-		}
-		targets = []lessons.Lesson{l}
-	default:
-		return usagef("usage: go run ./cmd/workbook reset LESSON [--yes], or reset --all [--yes]")
+	if c.Task >= 0 && c.Task < len(l.Meta.Tasks) {
+		return c.Task, true, nil
 	}
-	plan := map[string][]string{} // lesson ID -> stub file names
-	var files []string
-	for _, l := range targets {
-		entries, err := fs.ReadDir(w.Stubs, l.ID)
-		if err != nil || len(entries) == 0 {
-			return fmt.Errorf("this build of the workbook has no shipped copy of lesson %s's files (run `go generate ./...` if you are its author)", l.ID)
-		}
-		for _, e := range entries {
-			plan[l.ID] = append(plan[l.ID], e.Name())
-			files = append(files, path.Join("lessons", l.ID, e.Name()))
-		}
+	if len(l.Meta.Tasks) == 0 {
+		return -1, false, nil
 	}
-	if !p.bools["yes"] {
-		fmt.Fprintf(w.Out, "This puts back the files as shipped, and your changes to them are lost:\n  %s\n", strings.Join(files, "\n  "))
-		if !w.confirm("Reset?") {
-			fmt.Fprintln(w.Out, "Nothing changed.")
-			return nil
-		}
+	if c.Done {
+		fmt.Fprintf(w.Out, "Lesson %s is done: every test passes. Here are the hints of its last task; `--task T` shows task T's.\n\n", l.ID)
+	} else {
+		fmt.Fprintf(w.Out, "Every test of lesson %s passes, but the package fails after them (often a leaked goroutine); `go run ./cmd/workbook` shows the report.\nHere are the hints of its last task; `--task T` shows task T's.\n\n", l.ID)
 	}
-	s := w.loadState()
-	for _, l := range targets {
-		for _, name := range plan[l.ID] {
-			data, err := fs.ReadFile(w.Stubs, path.Join(l.ID, name))
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(filepath.Join(w.Root, l.Dir(), name), data, 0o644); err != nil {
-				return err
-			}
-			fmt.Fprintf(w.Out, "restored lessons/%s/%s\n", l.ID, name)
-		}
-		delete(s.Hints, l.ID)
-		delete(s.Lessons, l.ID)
-	}
-	return w.saveState(s)
+	return len(l.Meta.Tasks) - 1, false, nil
 }
 
 // solutionCmd is `solution LESSON`: a diff from the learner's files to the
@@ -336,4 +307,12 @@ func (w *Workbook) verifyCmd(ctx context.Context, args []string) error {
 		return ErrNotDone
 	}
 	return nil
+}
+
+// plural is "1 hint", "2 hints".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -71,11 +71,14 @@ Usage: go run ./cmd/workbook [command] [arguments]
 Commands:
   (none)                 show your progress, the next failing test, and a hint
   watch [LESSON]         re-run the current lesson each time you save a file in it
-        --poll           check for changes by polling, where file events do not work
+        --poll           look for changes every second, where saves go unnoticed
         --interval=1s    how often --poll looks
   hint LESSON [N]        show the next hint of the lesson's current task, or hint N
-  reset LESSON [--yes]   restore the lesson's files as shipped (asks first unless --yes)
-  reset --all [--yes]    restore every lesson
+        --task=T         show the hints of task T instead
+  reset LESSON [--yes]   put the lesson's files back as shipped (asks first unless
+                         --yes); your versions are kept in .workbook/backup/
+  reset --all [--yes]    the same for every lesson
+  restore LESSON         put back the files the last reset (or restore) replaced
   solution LESSON        show how your files differ from the solution
         --yes            do not ask, even if the lesson is not done yet
   verify [--json]        run every lesson and summarize; --json prints a
@@ -85,6 +88,7 @@ Commands:
 A LESSON is a number or a name: 2, 02, server-stream or 02-server-stream.
 Progress comes from the lessons' tests; you can always run them yourself:
   go test ./lessons/01-unary/
+  go test -race ./lessons/04-bidi/    (for the lessons whose README says -race)
 `
 
 // Run runs the command that args name (os.Args[1:]).
@@ -108,12 +112,14 @@ func (w *Workbook) Run(ctx context.Context, args []string) error {
 		return w.hintCmd(ctx, rest)
 	case "reset":
 		return w.resetCmd(rest)
+	case "restore":
+		return w.restoreCmd(rest)
 	case "solution":
 		return w.solutionCmd(ctx, rest)
 	case "verify":
 		return w.verifyCmd(ctx, rest)
 	}
-	return usagef("unknown command %q; the commands are watch, hint, reset, solution, verify and help", cmd)
+	return usagef("unknown command %q; the commands are watch, hint, reset, restore, solution, verify and help", cmd)
 }
 
 func noArgs(cmd string, args []string) error {

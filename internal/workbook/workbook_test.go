@@ -189,7 +189,7 @@ func TestHelp_ListsEveryCommand(t *testing.T) {
 	t.Parallel()
 	w, out, _ := fixture(t, "")
 	require.NoError(t, w.Run(t.Context(), []string{"help"}))
-	for _, cmd := range []string{"watch", "--poll", "hint LESSON [N]", "reset LESSON", "reset --all", "solution LESSON", "verify [--json]"} {
+	for _, cmd := range []string{"watch", "--poll", "hint LESSON [N]", "--task", "reset LESSON", "reset --all", "restore LESSON", "solution LESSON", "verify [--json]"} {
 		assert.Contains(t, out.String(), cmd)
 	}
 }
@@ -210,7 +210,7 @@ func TestReset_AsksFirst_ThenRestoresShippedStubs(t *testing.T) {
 	assert.Equal(t, string(edited), string(have), "answering n must leave the file alone")
 
 	require.NoError(t, w.Run(t.Context(), []string{"reset", "alpha"}))
-	assert.Contains(t, out.Take(), "restored lessons/01-alpha/alpha.go")
+	assert.Contains(t, out.Take(), "restored lessons/01-alpha/alpha.go as shipped")
 	have, _ = os.ReadFile(stub)
 	assert.Equal(t, string(shipped), string(have))
 
