@@ -107,8 +107,8 @@ func (r *Reader[T]) Read(timeout time.Duration) (*T, error) {
 // once the receiving goroutine has ended, so nothing is left running.
 func (r *Reader[T]) Close() {
 	r.once.Do(func() {
-		close(r.done) // first, so a Read waiting now returns ErrReaderClosed
-		r.cancel()    // ends a Recv in progress: the only way to
+		close(r.done) // first, so that a Read waiting now returns ErrReaderClosed
+		r.cancel()    // the only way to end a Recv in progress
 	})
 	<-r.exited // the goroutine has returned: nothing is left running
 }

@@ -92,14 +92,14 @@ func (s *Server) Firehose(req *logpb.FirehoseRequest, stream grpc.ServerStreamin
 	text := strings.Repeat("x", int(size))
 	ctx := stream.Context()
 	for n := int64(1); ; n++ {
-		// The source never runs dry, so only the context can end the loop.
-		// Checking it before each Send stops the producer even if Send had
-		// not noticed yet.
+		// The source never runs dry: only the client leaving ends this loop.
+		// A Send can succeed just as the client leaves, so look at the
+		// context before each one.
 		if err := ctx.Err(); err != nil {
 			return status.FromContextError(err).Err()
 		}
 		// Send blocks while the client's flow-control window is full, and
-		// returns an error once the client has gone: never ignore it.
+		// fails once the stream has ended: never ignore its error.
 		if err := stream.Send(&logpb.LogLine{Number: n, Text: text}); err != nil {
 			return err
 		}
