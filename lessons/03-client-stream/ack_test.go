@@ -24,7 +24,7 @@ func TestClientStream_Ack_RecordsEachTaskOnce(t *testing.T) {
 	stream, err := h.client.Ack(harness.Context(t))
 	harness.RequireOK(t, err, "starting an Ack call")
 	sendAcks(stream, "t-1", "t-2", "t-1", "t-3")
-	reply, err := stream.CloseAndRecv()
+	reply, err := closeAndRecv(t, stream, "Ack of t-1, t-2, t-1, t-3")
 	requireReplied(t, err, "Ack of t-1, t-2, t-1, t-3")
 	assert.True(t, proto.Equal(&emptypb.Empty{}, reply), "Ack's reply: want an empty message, got %v", reply)
 
@@ -42,7 +42,7 @@ func TestClientStream_Ack_EmptyTaskID_InvalidArgument(t *testing.T) {
 	stream, err := h.client.Ack(harness.Context(t))
 	harness.RequireOK(t, err, "starting an Ack call")
 	sendAcks(stream, "t-1", "")
-	_, err = stream.CloseAndRecv()
+	_, err = closeAndRecv(t, stream, `Ack of "t-1", then ""`)
 	harness.RequireCode(t, err, codes.InvalidArgument, `Ack of "t-1", then ""`)
 	assert.Contains(t, status.Convert(err).Message(), "task_id", "the status message should name the empty field")
 	assert.Equal(t, []string{"t-1"}, h.acked(t), "the tasks recorded after the Ack call was rejected")
@@ -79,9 +79,12 @@ func TestClientStream_Ack_ClientCancels_KeepsWhatArrived(t *testing.T) {
 // the same twenty tasks at the same time, each in its own order. gRPC runs
 // each call's handler on its own goroutine, so record runs concurrently with
 // itself: every task must be recorded exactly once, whichever station's ack
-// came first. (Run with -race to see a record that forgets the lock.)
+// came first. The test holds each handler after its first ack until all four
+// have one, then lets them go together. (Run it with -race to see a record
+// that forgets the lock.)
 func TestClientStream_Ack_ManyStationsAtOnce_EachTaskOnce(t *testing.T) {
 	h := startHub(t)
+	h.hold = make(chan struct{})
 	const stations, tasks = 4, 20
 	var want []string
 	for i := range tasks {
@@ -101,6 +104,8 @@ func TestClientStream_Ack_ManyStationsAtOnce_EachTaskOnce(t *testing.T) {
 			done <- err
 		}()
 	}
+	h.waitHeld(t, stations)
+	close(h.hold)
 	for range stations {
 		err := harness.Wait(t, done, "every station's Ack call to end")
 		harness.RequireOK(t, err, "an Ack call of 20 task ids")

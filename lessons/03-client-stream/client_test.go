@@ -23,7 +23,7 @@ func TestClientStream_UploadAll_SendsEveryReading(t *testing.T) {
 	hub := &fakeHub{}
 	client := startFakeHub(t, hub)
 
-	got, err := uploadAll(t, harness.Context(t), client, slices.Values(readings(5, 10, 15, 20)))
+	got, err := uploadAll(t, "UploadAll of 4 readings", harness.Context(t), client, slices.Values(readings(5, 10, 15, 20)))
 	harness.RequireOK(t, err, "UploadAll of 4 readings")
 	assertSummary(t, &sensorpb.Summary{Count: 4, Sum: 50}, got, "UploadAll of 4 readings")
 	assert.Equal(t, []int64{5, 10, 15, 20}, hub.received(), "the readings the hub received, in order")
@@ -35,7 +35,7 @@ func TestClientStream_UploadAll_SendsEveryReading(t *testing.T) {
 func TestClientStream_UploadAll_NoReadings_ReturnsTheHubsSummary(t *testing.T) {
 	client := startFakeHub(t, &fakeHub{})
 
-	got, err := uploadAll(t, harness.Context(t), client, slices.Values(readings()))
+	got, err := uploadAll(t, "UploadAll of no readings", harness.Context(t), client, slices.Values(readings()))
 	harness.RequireOK(t, err, "UploadAll of no readings")
 	assertSummary(t, &sensorpb.Summary{}, got, "UploadAll of no readings")
 	client.only().assertClosedOnce()
@@ -47,7 +47,7 @@ func TestClientStream_UploadAll_NoReadings_ReturnsTheHubsSummary(t *testing.T) {
 func TestClientStream_UploadAll_HubRejectsLastReading_ReportsTheStatus(t *testing.T) {
 	client := startFakeHub(t, &fakeHub{rejectAt: 3})
 
-	got, err := uploadAll(t, harness.Context(t), client, slices.Values(readings(1, 2, 3)))
+	got, err := uploadAll(t, "UploadAll of 3 readings", harness.Context(t), client, slices.Values(readings(1, 2, 3)))
 	harness.AssertCode(t, err, codes.InvalidArgument, "UploadAll where the hub rejects reading 3 of 3")
 	assert.Nil(t, got, "the summary of a failed upload (there is none)")
 	client.only().assertClosedOnce()
@@ -61,7 +61,7 @@ func TestClientStream_UploadAll_SendReturnsEOF_ReportsTheRealStatus(t *testing.T
 	client := startFakeHub(t, &fakeHub{rejectAt: 2})
 	client.eofAfter = 2
 
-	_, err := uploadAll(t, harness.Context(t), client, counting(1000, 0, nil))
+	_, err := uploadAll(t, "UploadAll of 1000 readings", harness.Context(t), client, counting(1000, 0, nil))
 	requireNotEOF(t, err, "UploadAll where the hub rejects reading 2")
 	harness.AssertCode(t, err, codes.InvalidArgument, "UploadAll where the hub rejects reading 2 and the next Send returns io.EOF")
 
@@ -78,7 +78,7 @@ func TestClientStream_UploadAll_HubEndsEarlyWithOK_ReturnsItsSummary(t *testing.
 	client := startFakeHub(t, &fakeHub{replyAfter: 2})
 	client.eofAfter = 2
 
-	got, err := uploadAll(t, harness.Context(t), client, counting(1000, 0, nil))
+	got, err := uploadAll(t, "UploadAll of 1000 readings", harness.Context(t), client, counting(1000, 0, nil))
 	requireNotEOF(t, err, "UploadAll where the hub answers after reading 2")
 	harness.RequireOK(t, err, "UploadAll where the hub answers OK after reading 2")
 	assertSummary(t, &sensorpb.Summary{Count: 2, Sum: 3}, got, "UploadAll where the hub answers after reading 2")
@@ -97,7 +97,7 @@ func TestClientStream_UploadAll_SendFails_ReturnsThatStatus(t *testing.T) {
 	client := startFakeHub(t, &fakeHub{})
 	client.maxMessageBytes = 4
 
-	_, err := uploadAll(t, harness.Context(t), client, slices.Values(readings(1, 2, huge, 4, 5)))
+	_, err := uploadAll(t, "UploadAll of 5 readings", harness.Context(t), client, slices.Values(readings(1, 2, huge, 4, 5)))
 	harness.AssertCode(t, err, codes.ResourceExhausted, "UploadAll where Send refuses reading 3")
 
 	upload := client.only()
@@ -116,7 +116,7 @@ func TestClientStream_UploadAll_CallerCancels_Canceled(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(harness.Context(t))
 	defer cancel()
-	_, err := uploadAll(t, ctx, client, counting(100_000, 3, cancel))
+	_, err := uploadAll(t, "UploadAll(ctx, ...), whose ctx the caller cancelled after reading 3 of 100000,", ctx, client, counting(100_000, 3, cancel))
 	requireNotEOF(t, err, "UploadAll whose caller cancelled")
 	harness.AssertCode(t, err, codes.Canceled, "UploadAll whose caller cancelled after reading 3")
 	client.only().assertClosedAtMostOnce()
@@ -131,7 +131,7 @@ func TestClientStream_UploadAll_DeadlinePasses_DeadlineExceeded(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(harness.Context(t), 50*time.Millisecond)
 	defer cancel()
-	_, err := uploadAll(t, ctx, client, counting(100_000, 0, nil))
+	_, err := uploadAll(t, "UploadAll(ctx, ...) of 100000 readings with a 50ms deadline", ctx, client, counting(100_000, 0, nil))
 	requireNotEOF(t, err, "UploadAll with a 50ms deadline")
 	harness.AssertCode(t, err, codes.DeadlineExceeded, "UploadAll of 100000 readings with a 50ms deadline to a hub that never reads")
 	client.only().assertClosedAtMostOnce()

@@ -118,14 +118,15 @@ func (c *spyHub) Upload(ctx context.Context, opts ...grpc.CallOption) (sensorpb.
 	if c.maxMessageBytes > 0 {
 		opts = append(opts, grpc.MaxCallSendMsgSize(c.maxMessageBytes))
 	}
+	u := &spyUpload{hub: c}
+	c.mu.Lock()
+	c.uploads = append(c.uploads, u) // a call that fails to start still counts as one
+	c.mu.Unlock()
 	stream, err := c.HubClient.Upload(ctx, opts...)
 	if err != nil {
 		return nil, err
 	}
-	u := &spyUpload{Hub_UploadClient: stream, hub: c}
-	c.mu.Lock()
-	c.uploads = append(c.uploads, u)
-	c.mu.Unlock()
+	u.Hub_UploadClient = stream
 	return u, nil
 }
 

@@ -30,22 +30,33 @@ type hub struct {
 
 	recvs    chan int   // before each Recv: how many messages the handler has had so far
 	returned chan error // what each handler returned
+
+	// hold, if not nil, makes each Ack handler wait after Recv has given it
+	// its first acknowledgement, until the test closes hold; held receives
+	// a value as each one starts to wait.
+	hold chan struct{}
+	held chan struct{}
 }
 
 func startHub(t *testing.T) *hub {
 	t.Helper()
-	h := &hub{Server: clientstream.NewServer(), recvs: make(chan int, 1024), returned: make(chan error, 64)}
+	h := &hub{
+		Server:   clientstream.NewServer(),
+		recvs:    make(chan int, 1024),
+		returned: make(chan error, 64),
+		held:     make(chan struct{}, 64),
+	}
 	h.srv = harness.Start(t, func(s *grpc.Server) { sensorpb.RegisterHubServer(s, h) })
 	h.client = sensorpb.NewHubClient(h.srv.Conn)
 	return h
 }
 
 func (h *hub) Upload(stream sensorpb.Hub_UploadServer) error {
-	return h.note(h.Server.Upload(&watchedStream[sensorpb.Reading, sensorpb.Summary]{ClientStreamingServer: stream, recvs: h.recvs}))
+	return h.note(h.Server.Upload(&watchedStream[sensorpb.Reading, sensorpb.Summary]{ClientStreamingServer: stream, hub: h}))
 }
 
 func (h *hub) Ack(stream sensorpb.Hub_AckServer) error {
-	return h.note(h.Server.Ack(&watchedStream[sensorpb.Acknowledgement, emptypb.Empty]{ClientStreamingServer: stream, recvs: h.recvs}))
+	return h.note(h.Server.Ack(&watchedStream[sensorpb.Acknowledgement, emptypb.Empty]{ClientStreamingServer: stream, hub: h, hold: h.hold}))
 }
 
 func (h *hub) note(err error) error {
@@ -57,21 +68,30 @@ func (h *hub) note(err error) error {
 }
 
 // watchedStream tells the test, before each Recv, how many messages the
-// handler has already received.
+// handler has already received, and holds the first message if asked to.
 type watchedStream[Req, Res any] struct {
 	grpc.ClientStreamingServer[Req, Res]
-	recvs    chan<- int
+	hub      *hub
+	hold     chan struct{}
 	received int
 }
 
 func (s *watchedStream[Req, Res]) Recv() (*Req, error) {
 	select {
-	case s.recvs <- s.received:
+	case s.hub.recvs <- s.received:
 	default:
 	}
 	m, err := s.ClientStreamingServer.Recv()
-	if err == nil {
-		s.received++
+	if err != nil {
+		return m, err
+	}
+	s.received++
+	if s.hold != nil && s.received == 1 {
+		s.hub.held <- struct{}{}
+		select {
+		case <-s.hold:
+		case <-s.Context().Done():
+		}
 	}
 	return m, err
 }
@@ -96,12 +116,42 @@ func (h *hub) waitUntilRead(t *testing.T, method string, n int) {
 	}
 }
 
+// waitHeld waits until n Ack handlers are held with their first
+// acknowledgement (see hub.hold).
+func (h *hub) waitHeld(t *testing.T, n int) {
+	t.Helper()
+	timeout := harness.Timeout()
+	for range n {
+		select {
+		case <-h.held:
+		case err := <-h.returned:
+			t.Fatalf("an Ack handler returned %s before it received the acknowledgements sent: read with Recv until "+
+				"it returns io.EOF (the station is done) or an error (the call broke)", harness.Describe(err))
+		case <-timeout:
+			harness.Blocked(t, fmt.Sprintf("%d Ack handlers to receive their first acknowledgement", n))
+		}
+	}
+}
+
 // acked calls hub.Acked (given code, but it takes the mutex your record uses).
 func (h *hub) acked(t *testing.T) []string {
 	t.Helper()
 	var got []string
 	harness.Call(t, "hub.Acked()", func() { got = h.Acked() })
 	return got
+}
+
+// closeAndRecv ends a call the test made to your hub and waits for its
+// answer, for at most harness.WaitLimit: a handler that is stuck fails the
+// test within seconds, with the line where it waits.
+func closeAndRecv[Req, Res any](t *testing.T, stream grpc.ClientStreamingClient[Req, Res], call string) (*Res, error) {
+	t.Helper()
+	var (
+		reply *Res
+		err   error
+	)
+	harness.Call(t, call+": CloseAndRecv()", func() { reply, err = stream.CloseAndRecv() })
+	return reply, err
 }
 
 // sendValues sends one reading per value. It ignores Send's errors on
@@ -120,7 +170,7 @@ func uploadValues(t *testing.T, client sensorpb.HubClient, values ...int64) (*se
 	stream, err := client.Upload(harness.Context(t))
 	harness.RequireOK(t, err, "starting an Upload call")
 	sendValues(stream, values...)
-	return stream.CloseAndRecv()
+	return closeAndRecv(t, stream, fmt.Sprintf("Upload of %v", values))
 }
 
 // sendAcks sends one acknowledgement per task id, ignoring Send's errors as
@@ -187,13 +237,14 @@ func counting(n int64, k int64, after func()) iter.Seq[*sensorpb.Reading] {
 // The calls into your client code go through harness.Call: one that blocks
 // or panics fails the test within seconds, naming your line.
 
-func uploadAll(t *testing.T, ctx context.Context, client sensorpb.HubClient, rs iter.Seq[*sensorpb.Reading]) (*sensorpb.Summary, error) {
+// uploadAll calls UploadAll; call says how, for the messages.
+func uploadAll(t *testing.T, call string, ctx context.Context, client sensorpb.HubClient, rs iter.Seq[*sensorpb.Reading]) (*sensorpb.Summary, error) {
 	t.Helper()
 	var (
 		summary *sensorpb.Summary
 		err     error
 	)
-	harness.Call(t, "UploadAll(ctx, client, readings)", func() { summary, err = clientstream.UploadAll(ctx, client, rs) })
+	harness.Call(t, call, func() { summary, err = clientstream.UploadAll(ctx, client, rs) })
 	return summary, err
 }
 

@@ -86,7 +86,6 @@ func TestClientStream_Upload_ClientCancels_HandlerReturnsCanceled(t *testing.T) 
 // end the call at once, with InvalidArgument naming the reading by its
 // position (from 1) and its value.
 func TestClientStream_Upload_OutOfRange_InvalidArgumentNamesReading(t *testing.T) {
-	h := startHub(t)
 	cases := []struct {
 		desc     string
 		values   []int64
@@ -97,6 +96,7 @@ func TestClientStream_Upload_OutOfRange_InvalidArgumentNamesReading(t *testing.T
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
+			h := startHub(t)
 			stream, err := h.client.Upload(harness.Context(t))
 			harness.RequireOK(t, err, "starting an Upload call")
 			sendValues(stream, tc.values...) // and no CloseAndRecv yet: the station is still sending
@@ -105,7 +105,7 @@ func TestClientStream_Upload_OutOfRange_InvalidArgumentNamesReading(t *testing.T
 				"the Upload handler to return as soon as it read the bad reading (the station has not finished sending)")
 			harness.AssertCode(t, handlerErr, codes.InvalidArgument, "what the Upload handler returned")
 
-			_, err = stream.CloseAndRecv()
+			_, err = closeAndRecv(t, stream, fmt.Sprintf("Upload of %v", tc.values))
 			harness.RequireCode(t, err, codes.InvalidArgument, fmt.Sprintf("Upload of %v", tc.values))
 			bad := tc.values[tc.position-1]
 			msg := status.Convert(err).Message()
