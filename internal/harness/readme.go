@@ -49,4 +49,7 @@ func pointer(test string) string {
 
 // See makes t, if it fails, end by pointing at the README task that lists it.
 // Any other harness call does the same; See is for a test that makes none.
-func See(t testing.TB) { track(t) }
+func See(t testing.TB) {
+	t.Helper()
+	track(t)
+}

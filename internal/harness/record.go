@@ -200,12 +200,16 @@ func (r *recorder) read(counter *int) int {
 	return *counter
 }
 
-// begin notes an op in progress; end notes that it returned.
+// begin notes an op in progress; end notes that it returned. An op that
+// begins after the harness ended its call is not noted: it was not in
+// progress then.
 func (r *recorder) begin(c *call, kind opKind, n int) *op {
 	o := &op{kind: kind, n: n, since: time.Now()}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c.ops = append(c.ops, o)
+	if r.endedByHarness(c) == endNone {
+		c.ops = append(c.ops, o)
+	}
 	return o
 }
 

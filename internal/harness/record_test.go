@@ -136,7 +136,7 @@ func TestTranscript_TestEndsWithCallsInProgress_ReportShowsThemAsTheyWere(t *tes
 		cs := open(tb, srv, Context(tb), 0)
 		require.NoError(tb, cs.SendMsg(wrapperspb.String("a")))
 		waitUntil(t, srv.rec, "the server to wait in Recv for message #2", func() bool {
-			return len(srv.rec.calls) == 1 && srv.rec.calls[0].running(opServerRecv)
+			return len(srv.rec.calls) == 1 && srv.rec.calls[0].serverRecv == 1 && srv.rec.calls[0].running(opServerRecv)
 		})
 		tb.Cleanup(func() { // runs first, as the test ends: let the teardown finish before the report
 			waitUntil(t, srv.rec, "the handler to return", func() bool { return srv.rec.calls[0].returned })

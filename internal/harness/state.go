@@ -49,6 +49,7 @@ var runs = struct {
 // this one runs after the server stopped: a transcript then shows how the
 // calls ended too.
 func track(t testing.TB) *testRun {
+	t.Helper() // so that what the cleanup logs is placed at the test's first harness call
 	runs.Lock()
 	if tr := runs.byT[t]; tr != nil {
 		runs.Unlock()
@@ -62,6 +63,7 @@ func track(t testing.TB) *testRun {
 	runs.Unlock()
 	crashNote("run", tr.name)
 	t.Cleanup(func() {
+		t.Helper() // what it logs is the test's, not this file's
 		if t.Failed() {
 			freezeAll(t, tr.name+" ended", false)
 			for _, r := range tr.recorders {
@@ -144,6 +146,7 @@ var (
 // Context returns a context for the test's RPCs that ends at CallTimeout, or
 // when the test ends, whichever comes first.
 func Context(t testing.TB) context.Context {
+	t.Helper()
 	info := &testInfo{run: track(t)}
 	base, end := context.WithCancelCause(context.WithValue(context.Background(), testKey{}, info))
 	ctx, cancel := context.WithTimeoutCause(base, CallTimeout, errFailSafe)
