@@ -2,7 +2,6 @@ package workbook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path"
@@ -215,96 +214,6 @@ func (w *Workbook) solutionCmd(ctx context.Context, args []string) error {
 			fmt.Fprint(w.Out, line)
 		}
 		fmt.Fprintln(w.Out)
-	}
-	return nil
-}
-
-// VerifyResult is what `verify --json` prints.
-type VerifyResult struct {
-	Lessons []VerifyLesson `json:"lessons"`
-	Passed  int            `json:"passed"` // tests passing, over all lessons
-	Total   int            `json:"total"`
-	Done    bool           `json:"done"` // every lesson is done
-}
-
-// VerifyLesson is one lesson in VerifyResult.
-type VerifyLesson struct {
-	ID     string       `json:"id"`
-	Number int          `json:"number"`
-	Title  string       `json:"title"`
-	Done   bool         `json:"done"`
-	Passed int          `json:"passed"`
-	Total  int          `json:"total"`
-	Error  string       `json:"error,omitempty"` // a failure outside the tests: build error, leak
-	Tests  []VerifyTest `json:"tests"`
-}
-
-// VerifyTest is one test in VerifyLesson.
-type VerifyTest struct {
-	Name    string `json:"name"`
-	Task    string `json:"task"`
-	Outcome string `json:"outcome"` // "pass", "fail" or "skip"
-}
-
-// verifyCmd is `verify [--json]`.
-func (w *Workbook) verifyCmd(ctx context.Context, args []string) error {
-	p, err := parseArgs("verify", args, []string{"json"}, nil)
-	if err != nil {
-		return err
-	}
-	if len(p.args) > 0 {
-		return usagef("usage: go run ./cmd/workbook verify [--json]")
-	}
-	all, err := w.discover()
-	if err != nil {
-		return err
-	}
-	w.quiet = p.bools["json"]
-	w.note("Running the tests of every lesson...\n")
-	results, err := w.runLessons(ctx, all)
-	if err != nil {
-		return err
-	}
-	v := VerifyResult{Done: true}
-	for _, r := range results {
-		vl := VerifyLesson{ID: r.Lesson.ID, Number: r.Lesson.Number, Title: r.Lesson.Meta.Title,
-			Done: r.Done, Passed: r.Passed, Total: r.Total, Tests: []VerifyTest{}}
-		if r.PackageFailed && (r.BuildFailed || r.Passed == r.Total) {
-			vl.Error = strings.TrimSpace(r.PackageOutput)
-		}
-		for _, t := range r.Tests {
-			vl.Tests = append(vl.Tests, VerifyTest{Name: t.Name, Task: r.Lesson.Meta.Tasks[t.Task].Title, Outcome: t.Outcome})
-		}
-		v.Lessons = append(v.Lessons, vl)
-		v.Passed += r.Passed
-		v.Total += r.Total
-		v.Done = v.Done && r.Done
-	}
-	if p.bools["json"] {
-		enc := json.NewEncoder(w.Out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(v); err != nil {
-			return err
-		}
-	} else {
-		st := w.style()
-		fmt.Fprintln(w.Out)
-		w.printTable(w.Out, results)
-		for _, r := range results {
-			if r.BuildFailed {
-				fmt.Fprintf(w.Out, "\n%s does not compile:\n%s\n", r.Lesson.ID, indent(trimOutput(r.PackageOutput, 20), "    "))
-				continue
-			}
-			for _, t := range r.Tests {
-				if t.Outcome != "pass" {
-					fmt.Fprintf(w.Out, "  %s %s/%s (%s)\n", st.red(strings.ToUpper(t.Outcome)), r.Lesson.ID, t.Name, r.Lesson.Meta.Tasks[t.Task].Title)
-				}
-			}
-		}
-		fmt.Fprintf(w.Out, "\n%d of %d tests pass.\n", v.Passed, v.Total)
-	}
-	if !v.Done {
-		return ErrNotDone
 	}
 	return nil
 }

@@ -81,8 +81,9 @@ Commands:
   restore LESSON         put back the files the last reset (or restore) replaced
   solution LESSON        show how your files differ from the solution
         --yes            do not ask, even if the lesson is not done yet
-  verify [--json]        run every lesson and summarize; --json prints a
-                         machine-readable result for autograders
+  verify [LESSON]        run every lesson (or one) and list what still fails; exits
+                         0 only when they are all done
+        --json           print Exercism's results.json (version 3) for autograders
   help                   show this text
 
 A LESSON is a number or a name: 2, 02, server-stream or 02-server-stream.
