@@ -102,3 +102,23 @@ func TestWaitsOn(t *testing.T) {
 		assert.Equal(t, tc.want, waitsOn(tc.state, tc.callee), "%s after %s", tc.state, tc.callee)
 	}
 }
+
+// The watchdog leaves alone a test that waits for its subtests or its turn.
+func TestWaitsForOtherTests(t *testing.T) {
+	parent := parseStacks([]byte(`goroutine 6 [chan receive]:
+testing.(*T).Run(0xc000103340, {0x8b5a63, 0x5}, 0xc00010e0c0)
+	/usr/local/go/src/testing/testing.go:2109 +0x4e5
+example.com/lessons/05-pubsub_test.TestTable(0xc000103340)
+	/work/main/lessons/05-pubsub/table_test.go:20 +0x65
+testing.tRunner(0xc000103340, 0x8d1e38)
+	/usr/local/go/src/testing/testing.go:2036 +0xea
+created by testing.(*T).Run in goroutine 1
+	/usr/local/go/src/testing/testing.go:2101 +0x4c5
+`))
+	require.Len(t, parent, 1)
+	assert.True(t, parent[0].waitsForOtherTests())
+	stuck := parseStacks([]byte(dump))[0]
+	assert.False(t, stuck.waitsForOtherTests())
+	assert.Equal(t, stuck.place(), parseStacks([]byte(dump))[0].place(), "the same place twice: stuck")
+	assert.NotEqual(t, stuck.place(), parent[0].place())
+}

@@ -24,6 +24,7 @@ type testRun struct {
 	done      <-chan struct{}
 
 	recorders []*recorder // of the servers it started; under runs' lock
+	place     string      // where the watchdog last saw it; under runs' lock
 }
 
 // ended reports whether the test's function has returned.

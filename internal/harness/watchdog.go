@@ -49,22 +49,33 @@ func overdue() []*testRun {
 	return late
 }
 
-// checkHung reports the first of late that is really stuck and ends the
+// checkHung reports a test of late that is really stuck, and ends the
 // binary. A test that waits for its subtests, or for its turn to run in
-// parallel, is not: its clock starts again.
+// parallel, is not: its clock starts again. Nor is one caught moving: it is
+// stuck only if two looks a tick apart find it at the same place.
 func checkHung(late []*testRun) {
 	gs := allGoroutines()
 	for _, tr := range late {
 		g, found := goroutineByID(gs, tr.goroutine)
-		if found && g.waitsForOtherTests() {
-			runs.Lock()
-			tr.started = time.Now()
+		runs.Lock()
+		switch place := g.place(); {
+		case found && g.waitsForOtherTests():
+			tr.started, tr.place = time.Now(), ""
+		case !found && time.Since(tr.started) < 2*testLimit:
+			// track ran on another goroutine: give it longer, as we cannot look
+		case found && place != tr.place:
+			tr.place = place
+		default:
 			runs.Unlock()
-			continue
+			hung(tr.name, g, gs)
 		}
-		hung(tr.name, g, gs)
+		runs.Unlock()
 	}
 }
+
+// place is where g is: its frames, for telling a stuck goroutine from a
+// moving one.
+func (g goroutine) place() string { return fmt.Sprint(g.state, g.frames) }
 
 func goroutineByID(gs []goroutine, id int) (goroutine, bool) {
 	for _, g := range gs {
