@@ -243,15 +243,15 @@ func TestUnifiedDiff(t *testing.T) {
 	assert.Empty(t, unifiedDiff("x", "y", a, a))
 }
 
-// watchRuns starts watch on lesson 01 of the fixture and returns a channel
-// that receives every result watch draws, and a stop function.
+// watchRuns starts `watch args...` on the fixture and returns a channel that
+// receives every result watch draws, and a stop function.
 func watchRuns(t *testing.T, w *Workbook, args ...string) (<-chan LessonResult, func()) {
 	t.Helper()
 	runs := make(chan LessonResult, 16)
 	w.afterRun = func(r LessonResult) { runs <- r }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, append([]string{"watch", "1"}, args...)) }()
+	go func() { done <- w.Run(ctx, append([]string{"watch"}, args...)) }()
 	stop := func() {
 		cancel()
 		select {
@@ -279,7 +279,7 @@ func nextRun(t *testing.T, runs <-chan LessonResult, what string) LessonResult {
 func TestWatch_FileSaved_ReRuns(t *testing.T) {
 	t.Parallel()
 	w, out, root := fixture(t, "")
-	runs, stop := watchRuns(t, w)
+	runs, stop := watchRuns(t, w, "1")
 	defer stop()
 
 	first := nextRun(t, runs, "the first run")
@@ -298,7 +298,7 @@ func TestWatch_Poll_FileSaved_ReRunsOnNextTick(t *testing.T) {
 	w, _, root := fixture(t, "")
 	ticks := make(chan time.Time)
 	w.pollTicks = ticks
-	runs, stop := watchRuns(t, w, "--poll")
+	runs, stop := watchRuns(t, w, "1", "--poll")
 	defer stop()
 
 	first := nextRun(t, runs, "the first run")
@@ -314,6 +314,23 @@ func TestWatch_Poll_FileSaved_ReRunsOnNextTick(t *testing.T) {
 		t.Errorf("one change made one run, but there was another: %+v", r)
 	default:
 	}
+}
+
+func TestWatch_NoLesson_StartsAtFirstNotDone_MovesOnWhenDone(t *testing.T) {
+	t.Parallel()
+	w, out, root := fixture(t, "")
+	ticks := make(chan time.Time)
+	w.pollTicks = ticks
+	runs, stop := watchRuns(t, w, "--poll")
+	defer stop()
+
+	assert.Equal(t, "01-alpha", nextRun(t, runs, "the first run").Lesson.ID)
+	solve(t, root, "01-alpha", "alpha.go")
+	ticks <- time.Time{}
+	assert.True(t, nextRun(t, runs, "a run after alpha.go was saved").Done)
+	next := nextRun(t, runs, "the next lesson's first run")
+	assert.Equal(t, "02-beta", next.Lesson.ID, "lesson 01 is done: on to lesson 02")
+	assert.Contains(t, out.String(), "On to lesson 02-beta.")
 }
 
 func TestParseArgs(t *testing.T) {
