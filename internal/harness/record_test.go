@@ -264,3 +264,53 @@ func TestLimits_EveryWaitEndsBeforeTheFailSafe(t *testing.T) {
 		assert.Equal(t, waitLimit, limitFor(tb), "a call that has ended has no fail-safe to fear")
 	})
 }
+
+// BenchmarkRecording measures what recording costs a test: one client Send
+// and the server's Recv of it per op, and one unary call per op, each with
+// the recorder (Start on a test) and without (Start on a benchmark).
+//
+//	go test -run '^$' -bench Recording ./internal/harness/
+func BenchmarkRecording(b *testing.B) {
+	count := func(ss grpc.ServerStream) error {
+		n := 0
+		for ; ss.RecvMsg(new(wrapperspb.StringValue)) == nil; n++ {
+		}
+		return ss.SendMsg(wrapperspb.String(fmt.Sprint(n)))
+	}
+	say := func(_ context.Context, in *wrapperspb.StringValue) (*wrapperspb.StringValue, error) { return in, nil }
+	stream := func(tb testing.TB, b *testing.B) {
+		srv := startEcho(tb, &echo{collect: count})
+		cs := open(tb, srv, tb.Context(), 0)
+		msg := wrapperspb.String("a message of some forty bytes, as a test sends")
+		b.ResetTimer()
+		for range b.N {
+			if err := cs.SendMsg(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		require.NoError(tb, cs.CloseSend())
+		require.NoError(tb, cs.RecvMsg(new(wrapperspb.StringValue)))
+		b.StopTimer()
+	}
+	unary := func(tb testing.TB, b *testing.B) {
+		srv := startEcho(tb, &echo{say: say})
+		b.ResetTimer()
+		for range b.N {
+			if err := srv.Conn.Invoke(tb.Context(), "/harness.test.Echo/Say", wrapperspb.String("hi"), new(wrapperspb.StringValue)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+	}
+	for _, bench := range []struct {
+		name string
+		body func(testing.TB, *testing.B)
+	}{{"stream", stream}, {"unary", unary}} {
+		b.Run(bench.name+"/bare", func(b *testing.B) { bench.body(b, b) })
+		b.Run(bench.name+"/recorded", func(b *testing.B) {
+			if logs := newFakeT("BenchmarkRecording").run(func(tb testing.TB) { bench.body(tb, b) }); logs != "" {
+				b.Fatal(logs)
+			}
+		})
+	}
+}
