@@ -132,7 +132,7 @@ func (s *Server) AwaitGuest(ctx context.Context, req *greeterpb.AwaitGuestReques
 	case <-ctx.Done():
 		// The client cancelled, or its deadline passed. FromContextError maps
 		// context.Canceled to codes.Canceled and context.DeadlineExceeded to
-		// codes.DeadlineExceeded; returning ctx.Err() as it is would be Unknown.
+		// codes.DeadlineExceeded: a status, where ctx.Err() is a plain error.
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 }

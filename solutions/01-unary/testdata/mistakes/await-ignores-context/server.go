@@ -1,5 +1,9 @@
-// Mistake: a handler that waits on arrivals alone and never sees the client
-// leave.
+// Mistake: AwaitGuest waits on s.arrivals alone, with no select on ctx.Done().
+//
+// Why it is wrong: when the caller cancels or its deadline passes, the
+// handler's ctx ends but nothing here looks at it: the handler keeps a
+// goroutine waiting for a guest nobody will greet, until one happens by or the
+// desk closes.
 //
 // Caught by: TestUnary_AwaitGuest_ClientCancels_HandlerStops
 
@@ -32,6 +36,10 @@ const MaxNameLength = 64
 // does not define answers codes.Unimplemented, and Server keeps compiling when
 // the .proto gains a method. Embedding by value (not a pointer) means there is
 // no nil pointer to forget to set.
+//
+// gRPC runs every call's handler on a goroutine of its own, so a Server is
+// used by many goroutines at once: greeted is read and written only under mu,
+// through remember and forget.
 type Server struct {
 	greeterpb.UnimplementedGreeterServer
 
@@ -42,6 +50,7 @@ type Server struct {
 }
 
 // NewServer returns a Greeter whose AwaitGuest takes guests from arrivals.
+// Closing arrivals closes the desk.
 func NewServer(arrivals <-chan string) *Server {
 	return &Server{arrivals: arrivals, greeted: map[string]bool{}}
 }
@@ -73,14 +82,14 @@ func (s *Server) forget(name string) error {
 func (s *Server) SayHello(ctx context.Context, req *greeterpb.HelloRequest) (*greeterpb.HelloReply, error) {
 	name := req.GetName()
 	if err := validateName(name); err != nil {
-		return nil, err
+		return nil, err // already a status: pass it on as it is
 	}
 	s.remember(name)
 	return &greeterpb.HelloReply{Message: fmt.Sprintf("Hello, %s!", name)}, nil
 }
 
-// validateName returns nil for a usable name, and otherwise a status error
-// with codes.InvalidArgument that tells the caller what to fix.
+// validateName returns nil for a usable name, and otherwise the error
+// invalidName makes, with a message that tells the caller what to fix.
 func validateName(name string) error {
 	if name == "" {
 		return invalidName("name must not be empty")
@@ -91,17 +100,17 @@ func validateName(name string) error {
 	return nil
 }
 
-// invalidName is a codes.InvalidArgument status whose details say, in a form
-// a program can read, that the field "name" is wrong and why.
+// invalidName is the error for a rejected name: codes.InvalidArgument with why
+// as its message, and in its details an errdetails.BadRequest that names the
+// field "name", so a program can tell which field to fix without parsing why.
 func invalidName(why string) error {
-	st := status.New(codes.InvalidArgument, why)
-	detailed, err := st.WithDetails(&errdetails.BadRequest{
+	st, err := status.New(codes.InvalidArgument, why).WithDetails(&errdetails.BadRequest{
 		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "name", Description: why}},
 	})
-	if err != nil {
-		return st.Err() // details are a courtesy: the code and message still stand
+	if err != nil { // only if the detail could not be marshalled
+		return status.Error(codes.InvalidArgument, why)
 	}
-	return detailed.Err()
+	return st.Err()
 }
 
 // SayGoodbye sees off a guest greeted earlier ("Goodbye, Ada!").
@@ -117,15 +126,13 @@ func (s *Server) SayGoodbye(ctx context.Context, req *greeterpb.GoodbyeRequest) 
 }
 
 // AwaitGuest waits for the next guest to arrive and greets them. It may wait
-// a long time, so it must stop as soon as its caller stops waiting.
+// a long time, so it must stop as soon as its caller stops waiting. Once
+// arrivals is closed the desk is closed: no guest will come, and AwaitGuest
+// answers codes.Unavailable.
 func (s *Server) AwaitGuest(ctx context.Context, req *greeterpb.AwaitGuestRequest) (*greeterpb.HelloReply, error) {
-	select {
-	case name := <-s.arrivals:
-		return &greeterpb.HelloReply{Message: fmt.Sprintf("Hello, %s!", name)}, nil
-	case <-make(chan struct{}):
-		// The client cancelled, or its deadline passed. FromContextError maps
-		// context.Canceled to codes.Canceled and context.DeadlineExceeded to
-		// codes.DeadlineExceeded; returning ctx.Err() as it is would be Unknown.
-		return nil, status.FromContextError(ctx.Err()).Err()
+	name, ok := <-s.arrivals
+	if !ok {
+		return nil, status.Error(codes.Unavailable, "the front desk is closed")
 	}
+	return &greeterpb.HelloReply{Message: fmt.Sprintf("Hello, %s!", name)}, nil
 }

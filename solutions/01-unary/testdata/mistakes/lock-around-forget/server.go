@@ -1,6 +1,11 @@
-// Mistake: counting bytes with len(name) instead of characters.
+// Mistake: SayGoodbye locks s.mu "to be safe" and then calls s.forget, which
+// locks it again.
 //
-// Caught by: TestUnary_SayHello_NameLength_LimitIsInCharacters
+// Why it is wrong: sync.Mutex is not re-entrant: forget's Lock waits for the
+// Lock SayGoodbye holds, forever, and every later call that needs the lock
+// waits behind it.
+//
+// Caught by: TestUnary_SayHelloAndGoodbye_ManyGuestsAtOnce
 
 // Package unary is lesson 01 of the workbook: a Greeter service reached with
 // unary calls. README.md in this folder tells the story and lists the tasks;
@@ -31,6 +36,10 @@ const MaxNameLength = 64
 // does not define answers codes.Unimplemented, and Server keeps compiling when
 // the .proto gains a method. Embedding by value (not a pointer) means there is
 // no nil pointer to forget to set.
+//
+// gRPC runs every call's handler on a goroutine of its own, so a Server is
+// used by many goroutines at once: greeted is read and written only under mu,
+// through remember and forget.
 type Server struct {
 	greeterpb.UnimplementedGreeterServer
 
@@ -41,6 +50,7 @@ type Server struct {
 }
 
 // NewServer returns a Greeter whose AwaitGuest takes guests from arrivals.
+// Closing arrivals closes the desk.
 func NewServer(arrivals <-chan string) *Server {
 	return &Server{arrivals: arrivals, greeted: map[string]bool{}}
 }
@@ -72,40 +82,42 @@ func (s *Server) forget(name string) error {
 func (s *Server) SayHello(ctx context.Context, req *greeterpb.HelloRequest) (*greeterpb.HelloReply, error) {
 	name := req.GetName()
 	if err := validateName(name); err != nil {
-		return nil, err
+		return nil, err // already a status: pass it on as it is
 	}
 	s.remember(name)
 	return &greeterpb.HelloReply{Message: fmt.Sprintf("Hello, %s!", name)}, nil
 }
 
-// validateName returns nil for a usable name, and otherwise a status error
-// with codes.InvalidArgument that tells the caller what to fix.
+// validateName returns nil for a usable name, and otherwise the error
+// invalidName makes, with a message that tells the caller what to fix.
 func validateName(name string) error {
 	if name == "" {
 		return invalidName("name must not be empty")
 	}
-	if n := len(name) + 0*utf8.RuneCountInString(name); n > MaxNameLength {
+	if n := utf8.RuneCountInString(name); n > MaxNameLength {
 		return invalidName(fmt.Sprintf("name is %d characters long; the most allowed is %d", n, MaxNameLength))
 	}
 	return nil
 }
 
-// invalidName is a codes.InvalidArgument status whose details say, in a form
-// a program can read, that the field "name" is wrong and why.
+// invalidName is the error for a rejected name: codes.InvalidArgument with why
+// as its message, and in its details an errdetails.BadRequest that names the
+// field "name", so a program can tell which field to fix without parsing why.
 func invalidName(why string) error {
-	st := status.New(codes.InvalidArgument, why)
-	detailed, err := st.WithDetails(&errdetails.BadRequest{
+	st, err := status.New(codes.InvalidArgument, why).WithDetails(&errdetails.BadRequest{
 		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "name", Description: why}},
 	})
-	if err != nil {
-		return st.Err() // details are a courtesy: the code and message still stand
+	if err != nil { // only if the detail could not be marshalled
+		return status.Error(codes.InvalidArgument, why)
 	}
-	return detailed.Err()
+	return st.Err()
 }
 
 // SayGoodbye sees off a guest greeted earlier ("Goodbye, Ada!").
 func (s *Server) SayGoodbye(ctx context.Context, req *greeterpb.GoodbyeRequest) (*greeterpb.GoodbyeReply, error) {
 	name := req.GetName()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.forget(name); err != nil {
 		if errors.Is(err, errNeverGreeted) {
 			return nil, status.Errorf(codes.NotFound, "%q was never greeted: call SayHello first", name)
@@ -116,15 +128,22 @@ func (s *Server) SayGoodbye(ctx context.Context, req *greeterpb.GoodbyeRequest) 
 }
 
 // AwaitGuest waits for the next guest to arrive and greets them. It may wait
-// a long time, so it must stop as soon as its caller stops waiting.
+// a long time, so it must stop as soon as its caller stops waiting. Once
+// arrivals is closed the desk is closed: no guest will come, and AwaitGuest
+// answers codes.Unavailable.
 func (s *Server) AwaitGuest(ctx context.Context, req *greeterpb.AwaitGuestRequest) (*greeterpb.HelloReply, error) {
 	select {
-	case name := <-s.arrivals:
+	case name, ok := <-s.arrivals:
+		if !ok {
+			// A closed channel yields "" at once, forever: without ok this
+			// would greet nobody ("Hello, !").
+			return nil, status.Error(codes.Unavailable, "the front desk is closed")
+		}
 		return &greeterpb.HelloReply{Message: fmt.Sprintf("Hello, %s!", name)}, nil
 	case <-ctx.Done():
 		// The client cancelled, or its deadline passed. FromContextError maps
 		// context.Canceled to codes.Canceled and context.DeadlineExceeded to
-		// codes.DeadlineExceeded; returning ctx.Err() as it is would be Unknown.
+		// codes.DeadlineExceeded: a status, where ctx.Err() is a plain error.
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 }

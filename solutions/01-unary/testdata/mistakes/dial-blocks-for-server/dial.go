@@ -1,0 +1,37 @@
+// Mistake: DialInMemory uses the older grpc.DialContext with grpc.WithBlock(),
+// which waits until the connection is up.
+//
+// Why it is wrong: a client is made before its server may be up; NewClient
+// connects on the first call instead. With WithBlock and a background context,
+// DialInMemory waits for a server nobody has started yet, with no end.
+//
+// Caught by: TestUnary_DialInMemory_BeforeServerStarts_ConnectsOnFirstCall
+
+package unary
+
+import (
+	"context"
+	"net"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+)
+
+// DialInMemory returns a client connection to the server listening on lis.
+//
+// lis is a bufconn listener: a "network" that lives in memory, so tests need
+// no ports and no sockets. A gRPC client normally dials an address through the
+// operating system; here it must be told to ask lis for a connection instead.
+func DialInMemory(lis *bufconn.Listener) (*grpc.ClientConn, error) {
+	// "passthrough:///" hands the address to the dialer untouched. Without it
+	// NewClient resolves "bufnet" with DNS, finds nothing, and every call
+	// fails with codes.Unavailable.
+	return grpc.DialContext(context.Background(), "passthrough:///bufnet", grpc.WithBlock(),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return lis.DialContext(ctx)
+		}),
+		// bufconn never leaves the process, so there is nothing to encrypt.
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	)
+}
