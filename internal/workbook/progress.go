@@ -80,6 +80,51 @@ func (w *Workbook) runLessons(ctx context.Context, ls []lessons.Lesson) ([]Lesso
 	return results, nil
 }
 
+// progress returns every lesson's result for the progress table, running
+// only the tests whose answer can have changed, so that the runner answers
+// about as fast as `go test` on the lesson being worked on. It runs every
+// lesson up to the first not done (go test's cache answers at once for
+// passing ones; failures are never cached) and any later lesson whose files
+// changed since its last run. The other later lessons' counts come from
+// .workbook/state.json.
+func (w *Workbook) progress(ctx context.Context, all []lessons.Lesson) ([]LessonResult, error) {
+	s := w.loadState()
+	results := make([]LessonResult, len(all))
+	var run []lessons.Lesson
+	var at []int // where each lesson of run goes in results
+	reached := false
+	for i, l := range all {
+		c, ok := s.Lessons[l.ID]
+		if reached && ok && c.Fingerprint != "" && c.Fingerprint == w.fingerprint(l) {
+			results[i] = LessonResult{Lesson: l, Passed: c.Passed, Total: c.Total, Done: c.Done, BuildFailed: c.BuildFailed, Remembered: true}
+			continue
+		}
+		reached = reached || !ok || !c.Done
+		run, at = append(run, l), append(at, i)
+	}
+	for len(run) > 0 {
+		ran, err := w.runLessons(ctx, run)
+		if err != nil {
+			return nil, err
+		}
+		for j, r := range ran {
+			results[at[j]] = r
+		}
+		// The lesson to show next may be a remembered one, when the lesson
+		// before it has just been finished: run it for its details.
+		run, at = nil, nil
+		for i, r := range results {
+			if !r.Done {
+				if r.Remembered {
+					run, at = []lessons.Lesson{r.Lesson}, []int{i}
+				}
+				break
+			}
+		}
+	}
+	return results, nil
+}
+
 // race reports whether lesson l runs with -race: its README asks for it
 // (a concurrency lesson, where a data race must not pass for done) and this
 // Go can build with it. -race needs cgo, and `go env CGO_ENABLED` says 0
@@ -217,51 +262,6 @@ func relevant(name string) bool {
 		return true
 	}
 	return false
-}
-
-// progress returns every lesson's result for the progress table, running
-// only the tests whose answer can have changed, so that the runner answers
-// about as fast as `go test` on the lesson being worked on. It runs every
-// lesson up to the first not done (go test's cache answers at once for
-// passing ones; failures are never cached) and any later lesson whose files
-// changed since its last run. The other later lessons' counts come from
-// .workbook/state.json.
-func (w *Workbook) progress(ctx context.Context, all []lessons.Lesson) ([]LessonResult, error) {
-	s := w.loadState()
-	results := make([]LessonResult, len(all))
-	var run []lessons.Lesson
-	var at []int // where each lesson of run goes in results
-	reached := false
-	for i, l := range all {
-		c, ok := s.Lessons[l.ID]
-		if reached && ok && c.Fingerprint == w.fingerprint(l) {
-			results[i] = LessonResult{Lesson: l, Passed: c.Passed, Total: c.Total, Done: c.Done, BuildFailed: c.BuildFailed, Remembered: true}
-			continue
-		}
-		reached = reached || !ok || !c.Done
-		run, at = append(run, l), append(at, i)
-	}
-	for len(run) > 0 {
-		ran, err := w.runLessons(ctx, run)
-		if err != nil {
-			return nil, err
-		}
-		for j, r := range ran {
-			results[at[j]] = r
-		}
-		// The lesson to show next may be a remembered one, when the lesson
-		// before it has just been finished: run it for its details.
-		run, at = nil, nil
-		for i, r := range results {
-			if !r.Done {
-				if r.Remembered {
-					run, at = []lessons.Lesson{r.Lesson}, []int{i}
-				}
-				break
-			}
-		}
-	}
-	return results, nil
 }
 
 // cached returns the lesson's last result if its files have not changed
