@@ -35,11 +35,12 @@ const (
 type GreeterClient interface {
 	// SayHello greets a guest by name and remembers that they were greeted.
 	SayHello(ctx context.Context, in *HelloRequest, opts ...grpc.CallOption) (*HelloReply, error)
-	// SayGoodbye sees off a guest who was greeted earlier.
+	// SayGoodbye sees off a guest who was greeted earlier; NOT_FOUND for
+	// anyone else.
 	SayGoodbye(ctx context.Context, in *GoodbyeRequest, opts ...grpc.CallOption) (*GoodbyeReply, error)
 	// AwaitGuest waits until the next guest walks in and greets them. It can
 	// wait a long time, so it is the method that shows deadlines and
-	// cancellation.
+	// cancellation. Once the desk has closed, it fails with UNAVAILABLE.
 	AwaitGuest(ctx context.Context, in *AwaitGuestRequest, opts ...grpc.CallOption) (*HelloReply, error)
 }
 
@@ -90,11 +91,12 @@ func (c *greeterClient) AwaitGuest(ctx context.Context, in *AwaitGuestRequest, o
 type GreeterServer interface {
 	// SayHello greets a guest by name and remembers that they were greeted.
 	SayHello(context.Context, *HelloRequest) (*HelloReply, error)
-	// SayGoodbye sees off a guest who was greeted earlier.
+	// SayGoodbye sees off a guest who was greeted earlier; NOT_FOUND for
+	// anyone else.
 	SayGoodbye(context.Context, *GoodbyeRequest) (*GoodbyeReply, error)
 	// AwaitGuest waits until the next guest walks in and greets them. It can
 	// wait a long time, so it is the method that shows deadlines and
-	// cancellation.
+	// cancellation. Once the desk has closed, it fails with UNAVAILABLE.
 	AwaitGuest(context.Context, *AwaitGuestRequest) (*HelloReply, error)
 	mustEmbedUnimplementedGreeterServer()
 }
