@@ -105,9 +105,10 @@ func (f fixture) failingTests(t *testing.T) {
 	require.Contains(t, out, "TestSay_Fails", "output:\n%s", rep.Output)
 
 	inOrder(t, out["TestSay_Fails"],
-		`Say\("Ada"\): got codes.InvalidArgument \("no Ada here"\), want codes.OK.`,
+		`Check\(service="Ada"\): got codes.InvalidArgument \("no Ada here"\), want codes.OK.`,
 		`gRPC transcript`,
-		`client +→ request +value: ?"Ada"`,
+		`call 1: /grpc.health.v1.Health/Check \(unary\)`,
+		`client +→ request +service: ?"Ada"`,
 		`server +handler returned status codes.InvalidArgument \("no Ada here"\)`,
 		`client +← status +codes.InvalidArgument`,
 	)
@@ -138,15 +139,21 @@ func (f fixture) hung(t *testing.T) {
 		`TestHang has run for more than 1s and is stuck`,
 		`Where the lesson's code is stuck:`,
 		`lesson.go:30 in \(\*Hub\).Count: waiting to lock a mutex`,
-		`The test waits at lesson_test.go:64.`,
+		`The test waits at lesson_test.go:56.`,
 		`This test checks Task 3: re-read README.md, "Task 3: Do not hang".`,
 		`FAIL`,
 	)
 
-	// go test -json, as the workbook runner reads it: the hung test failed.
-	out, rep := f.json(t, short, "^TestHang$")
-	assert.Equal(t, "fail", rep.Outcomes()["TestHang"], "output:\n%s", rep.Output)
-	assert.Contains(t, out["TestHang"], "This test checks Task 3")
+	f.failsInJSON(t, short, "TestHang", "This test checks Task 3")
+}
+
+// failsInJSON checks that go test -json, as the workbook runner reads it,
+// reports test failed, with want in its output.
+func (f fixture) failsInJSON(t *testing.T, env []string, test, want string) {
+	t.Helper()
+	out, rep := f.json(t, env, "^"+test+"$")
+	assert.Equal(t, "fail", rep.Outcomes()[test], "output:\n%s", rep.Output)
+	assert.Contains(t, out[test], want)
 }
 
 // A panic in a goroutine the lesson's code started itself cannot be
@@ -162,9 +169,7 @@ func (f fixture) crash(t *testing.T) {
 		`This test checks Task 4: re-read README.md, "Task 4: Do not crash".`,
 	)
 
-	out, rep := f.json(t, nil, "^TestCrash$")
-	assert.Equal(t, "fail", rep.Outcomes()["TestCrash"], "output:\n%s", rep.Output)
-	assert.Contains(t, out["TestCrash"], "TestCrash crashed: panic: close of closed channel at lesson.go:40")
+	f.failsInJSON(t, nil, "TestCrash", "TestCrash crashed: panic: close of closed channel at lesson.go:40")
 }
 
 func (f fixture) leak(t *testing.T) {

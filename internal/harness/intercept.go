@@ -51,36 +51,17 @@ type clientStream struct {
 }
 
 func (s *clientStream) SendMsg(m any) error {
-	r, c := s.r, s.c
-	n := r.bump(&c.clientSent)
-	r.record(c, event{kind: evSent, n: n, msg: m}, nil)
-	o := r.begin(c, opClientSend, n)
-	err := s.ClientStream.SendMsg(m)
-	r.end(c, o)
-	if err != nil {
-		r.record(c, event{kind: evSendFailed, n: n, err: err, why: reasonOf(s.ctx)}, nil)
-	}
-	return err
+	return s.r.send(s.c, s.ctx, m, s.ClientStream.SendMsg)
 }
 
 func (s *clientStream) RecvMsg(m any) error {
-	r, c := s.r, s.c
-	n := r.read(&c.clientRecv) + 1
-	o := r.begin(c, opClientRecv, n)
-	err := s.ClientStream.RecvMsg(m)
-	if err != nil {
-		s.stop()
-	}
-	r.end(c, o)
-	switch {
-	case err == nil:
-		r.record(c, event{kind: evReceived, n: n, msg: m}, func() { c.clientRecv++ })
-	case isEOF(err):
-		r.record(c, event{kind: evEOF}, func() { c.clientDone = true })
-	default:
-		r.record(c, event{kind: evRecvFailed, err: err, why: reasonOf(s.ctx)}, func() { c.clientDone, c.clientErr = true, err })
-	}
-	return err
+	return s.r.recv(s.c, s.ctx, m, func(m any) error {
+		err := s.ClientStream.RecvMsg(m)
+		if err != nil {
+			s.stop() // the call has ended for the client: its context may end now
+		}
+		return err
+	})
 }
 
 func (s *clientStream) CloseSend() error {
@@ -138,32 +119,56 @@ type serverStream struct {
 	c *call
 }
 
-func (s *serverStream) SendMsg(m any) error {
-	r, c := s.r, s.c
-	n := r.bump(&c.serverSent)
-	r.record(c, event{server: true, kind: evSent, n: n, msg: m}, nil)
-	o := r.begin(c, opServerSend, n)
-	err := s.ServerStream.SendMsg(m)
+func (s *serverStream) SendMsg(m any) error { return s.r.send(s.c, nil, m, s.ServerStream.SendMsg) }
+
+func (s *serverStream) RecvMsg(m any) error { return s.r.recv(s.c, nil, m, s.ServerStream.RecvMsg) }
+
+// send records a Send of either side (clientCtx is nil on the server's):
+// the message, the op while it is in progress, and its failure.
+func (r *recorder) send(c *call, clientCtx context.Context, m any, send func(any) error) error {
+	server := clientCtx == nil
+	counter, kind := &c.clientSent, opClientSend
+	if server {
+		counter, kind = &c.serverSent, opServerSend
+	}
+	n := r.bump(counter)
+	r.record(c, event{server: server, kind: evSent, n: n, msg: m}, nil)
+	o := r.begin(c, kind, n)
+	err := send(m)
 	r.end(c, o)
-	if err != nil {
+	if err == nil {
+		return nil
+	}
+	if server {
 		r.record(c, event{server: true, kind: evSendFailed, n: n, err: err}, func() { c.sendFailures++; c.lastSendErr = err })
+	} else {
+		r.record(c, event{kind: evSendFailed, n: n, err: err, why: reasonOf(clientCtx)}, nil)
 	}
 	return err
 }
 
-func (s *serverStream) RecvMsg(m any) error {
-	r, c := s.r, s.c
-	n := r.read(&c.serverRecv) + 1
-	o := r.begin(c, opServerRecv, n)
-	err := s.ServerStream.RecvMsg(m)
+// recv records a Recv of either side, as send does.
+func (r *recorder) recv(c *call, clientCtx context.Context, m any, recv func(any) error) error {
+	server := clientCtx == nil
+	counter, kind := &c.clientRecv, opClientRecv
+	if server {
+		counter, kind = &c.serverRecv, opServerRecv
+	}
+	n := r.read(counter) + 1
+	o := r.begin(c, kind, n)
+	err := recv(m)
 	r.end(c, o)
 	switch {
 	case err == nil:
-		r.record(c, event{server: true, kind: evReceived, n: n, msg: m}, func() { c.serverRecv++ })
-	case isEOF(err):
+		r.record(c, event{server: server, kind: evReceived, n: n, msg: m}, func() { *counter++ })
+	case isEOF(err) && server:
 		r.record(c, event{server: true, kind: evEOF}, func() { c.sawEOF = true })
-	default:
+	case isEOF(err):
+		r.record(c, event{kind: evEOF}, func() { c.clientDone = true })
+	case server:
 		r.record(c, event{server: true, kind: evRecvFailed, err: err}, nil)
+	default:
+		r.record(c, event{kind: evRecvFailed, err: err, why: reasonOf(clientCtx)}, func() { c.clientDone, c.clientErr = true, err })
 	}
 	return err
 }

@@ -60,17 +60,23 @@ func TestTranscript_FailingTest_ShowsBothSidesOfTheStreamInOrder(t *testing.T) {
 	assert.NotContains(t, logs, "Still in progress", "nothing was in progress when this test failed")
 }
 
+// stuckUpload opens Collect, sends one message and no CloseSend, and returns
+// once the server waits in Recv for a second message that never comes.
+func stuckUpload(t *testing.T, tb testing.TB) *Server {
+	srv := startEcho(tb, &echo{collect: collectAll})
+	cs := open(tb, srv, Context(tb), 0)
+	require.NoError(tb, cs.SendMsg(wrapperspb.String("a")))
+	waitUntil(t, srv.rec, "the server to wait in Recv for message #2", func() bool {
+		return len(srv.rec.calls) == 1 && srv.rec.calls[0].serverRecv == 1 && srv.rec.calls[0].running(opServerRecv)
+	})
+	return srv
+}
+
 func TestTranscript_ClientNeverClosesSend_WaitSaysWhoIsBlocked(t *testing.T) {
 	shortLimits(t, 300*time.Millisecond) // above settle, so that the explainer concludes
 	ft := newFakeT("TestBlocked")
 	logs := ft.run(func(tb testing.TB) {
-		srv := startEcho(tb, &echo{collect: collectAll})
-		cs := open(tb, srv, Context(tb), 0)
-		require.NoError(tb, cs.SendMsg(wrapperspb.String("a")))
-		// The mistake: no CloseSend, so the server's second Recv never ends.
-		waitUntil(t, srv.rec, "the server to wait in Recv for message #2", func() bool {
-			return len(srv.rec.calls) == 1 && srv.rec.calls[0].serverRecv == 1 && srv.rec.calls[0].running(opServerRecv)
-		})
+		stuckUpload(t, tb) // the mistake: no CloseSend, so the server's second Recv never ends
 		never := make(chan struct{})
 		Wait(tb, never, "the reply to the upload")
 	})
@@ -132,12 +138,7 @@ func TestTranscript_HandlerHangs_StatusCheckReportsTheCallInProgress(t *testing.
 func TestTranscript_TestEndsWithCallsInProgress_ReportShowsThemAsTheyWere(t *testing.T) {
 	ft := newFakeT("TestEnds")
 	logs := ft.run(func(tb testing.TB) {
-		srv := startEcho(tb, &echo{collect: collectAll})
-		cs := open(tb, srv, Context(tb), 0)
-		require.NoError(tb, cs.SendMsg(wrapperspb.String("a")))
-		waitUntil(t, srv.rec, "the server to wait in Recv for message #2", func() bool {
-			return len(srv.rec.calls) == 1 && srv.rec.calls[0].serverRecv == 1 && srv.rec.calls[0].running(opServerRecv)
-		})
+		srv := stuckUpload(t, tb)
 		tb.Cleanup(func() { // runs first, as the test ends: let the teardown finish before the report
 			waitUntil(t, srv.rec, "the handler to return", func() bool { return srv.rec.calls[0].returned })
 		})
@@ -313,4 +314,49 @@ func BenchmarkRecording(b *testing.B) {
 			}
 		})
 	}
+}
+
+// The same explainer, fed by the recorder from a real call: a server-streaming
+// handler that goes on sending after its client cancelled.
+func TestReport_Live_HandlerIgnoresFailedSends(t *testing.T) {
+	shortLimits(t, 600*time.Millisecond)
+	stop := make(chan struct{})
+	defer close(stop)
+	ft := newFakeT("TestFirehose")
+	logs := ft.run(func(tb testing.TB) {
+		srv := startEcho(tb, &echo{spray: func(ss grpc.ServerStream) error {
+			if err := ss.RecvMsg(new(wrapperspb.StringValue)); err != nil {
+				return err
+			}
+			for {
+				select {
+				case <-stop:
+					return nil
+				case <-time.After(time.Millisecond):
+				}
+				ss.SendMsg(wrapperspb.String("line")) //nolint:errcheck // the mistake
+			}
+		}})
+		ctx, cancel := context.WithCancel(Context(tb))
+		cs := open(tb, srv, ctx, 1)
+		require.NoError(tb, cs.SendMsg(wrapperspb.String("go")))
+		require.NoError(tb, cs.CloseSend())
+		require.NoError(tb, cs.RecvMsg(new(wrapperspb.StringValue)))
+		cancel()
+		Wait(tb, make(chan struct{}), "Spray to return")
+	})
+	inOrder(t, logs,
+		`waited 600ms for Spray to return`,
+		`Still in progress:`,
+		`server: handler Spray running`,
+		`Seen so far:`,
+		`client: sent 1, received 1; its context was cancelled [0-9.]+m?s ago`,
+		`server: received 1, sent [0-9]+; Send failed [0-9]+ times, the last with codes.Canceled .*; the handler has not returned; its context ended [0-9.]+m?s ago`,
+		`What that means:`,
+		`The handler's context ended [0-9.]+m?s ago and its Send has failed [0-9]+ times, yet it still runs: it goes on after Send fails.`,
+		`gRPC transcript`,
+		`client +its context was cancelled`,
+		`server +its context was cancelled`,
+		`server +  Send #[0-9]+ failed: codes.Canceled`,
+	)
 }

@@ -6,46 +6,38 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/grpc-workbook/streaming/internal/harness"
 	"github.com/grpc-workbook/streaming/internal/harness/testdata/lesson"
 )
 
-// desc is a one-method service, Say, that refuses "Ada".
-var desc = grpc.ServiceDesc{
-	ServiceName: "fixture.Echo",
-	HandlerType: (*any)(nil),
-	Methods: []grpc.MethodDesc{{
-		MethodName: "Say",
-		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-			in := new(wrapperspb.StringValue)
-			if err := dec(in); err != nil {
-				return nil, err
-			}
-			h := func(_ context.Context, req any) (any, error) {
-				if req.(*wrapperspb.StringValue).GetValue() == "Ada" {
-					return nil, status.Error(codes.InvalidArgument, "no Ada here")
-				}
-				return req, nil
-			}
-			return interceptor(ctx, in, &grpc.UnaryServerInfo{Server: srv, FullMethod: "/fixture.Echo/Say"}, h)
-		},
-	}},
+// refuser is the test's own server: grpc's health service, whose Check
+// refuses "Ada".
+type refuser struct {
+	healthpb.UnimplementedHealthServer
+}
+
+func (refuser) Check(_ context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	if req.GetService() == "Ada" {
+		return nil, status.Error(codes.InvalidArgument, "no Ada here")
+	}
+	return &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING}, nil
 }
 
 func say(t *testing.T, name string) error {
-	srv := harness.Start(t, func(s *grpc.Server) { s.RegisterService(&desc, struct{}{}) })
-	return srv.Conn.Invoke(harness.Context(t), "/fixture.Echo/Say", wrapperspb.String(name), new(wrapperspb.StringValue))
+	srv := harness.Start(t, func(s *grpc.Server) { healthpb.RegisterHealthServer(s, refuser{}) })
+	_, err := healthpb.NewHealthClient(srv.Conn).Check(harness.Context(t), &healthpb.HealthCheckRequest{Service: name})
+	return err
 }
 
 func TestSay_Fails(t *testing.T) {
-	harness.RequireOK(t, say(t, "Ada"), `Say("Ada")`)
+	harness.RequireOK(t, say(t, "Ada"), `Check(service="Ada")`)
 }
 
 func TestSay_Passes(t *testing.T) {
-	harness.RequireOK(t, say(t, "Grace"), `Say("Grace")`)
+	harness.RequireOK(t, say(t, "Grace"), `Check(service="Grace")`)
 }
 
 func TestUnlisted(t *testing.T) {
@@ -61,7 +53,7 @@ func TestCall_PublishDeadlocks(t *testing.T) {
 func TestHang(t *testing.T) {
 	harness.See(t)
 	hub := new(lesson.Hub)
-	hub.Publish() // line 64: no Call, so only the watchdog can end it
+	hub.Publish() // line 56: no Call, so only the watchdog can end it
 }
 
 func TestCrash(t *testing.T) {
