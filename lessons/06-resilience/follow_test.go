@@ -39,7 +39,7 @@ func TestResilience_Follow_WaitsGrowAndResetAfterEvents(t *testing.T) {
 	_, _, f := startScript(t, clock,
 		step{end: unavailable()},
 		step{end: unavailable()},
-		step{events: []uint64{1, 2}, end: unavailable()},
+		step{events: []int{1, 2}, end: unavailable()},
 		step{end: unavailable()},
 		step{end: unavailable()},
 		step{end: unavailable()},
@@ -56,7 +56,7 @@ func TestResilience_Follow_WaitsGrowAndResetAfterEvents(t *testing.T) {
 	)
 	err := run.Returned(t, "Follow to return once the script ends with PermissionDenied")
 	harness.AssertCode(t, err, codes.PermissionDenied, "Follow's error")
-	assert.Equal(t, []uint64{1, 2}, h.Seqs(), "the events Follow's handler saw")
+	assert.Equal(t, []int{1, 2}, h.Seqs(), "the events Follow's handler saw")
 }
 
 // TestResilience_Follow_ResumesAfterTheLastEventHandled expects each new
@@ -65,10 +65,10 @@ func TestResilience_Follow_WaitsGrowAndResetAfterEvents(t *testing.T) {
 func TestResilience_Follow_ResumesAfterTheLastEventHandled(t *testing.T) {
 	clock := newFakeClock()
 	s, _, f := startScript(t, clock,
-		step{events: []uint64{11, 12, 13}, end: unavailable()},
-		step{events: []uint64{14}, end: unavailable()},
+		step{events: []int{11, 12, 13}, end: unavailable()},
+		step{events: []int{14}, end: unavailable()},
 		step{end: unavailable()},
-		step{events: []uint64{15, 16}, end: status.Error(codes.NotFound, "feed deleted")},
+		step{events: []int{15, 16}, end: status.Error(codes.NotFound, "feed deleted")},
 	)
 	h := newHandled()
 	run := startFollow(t, f, 10, h.handle)
@@ -77,9 +77,9 @@ func TestResilience_Follow_ResumesAfterTheLastEventHandled(t *testing.T) {
 	expectWaits(t, clock, run, 50*ms, 50*ms, 100*ms)
 	err := run.Returned(t, "Follow to return once the script ends with NotFound")
 	harness.AssertCode(t, err, codes.NotFound, "Follow's error")
-	assert.Equal(t, []uint64{10, 13, 14, 14}, s.Asked(),
+	assert.Equal(t, []int{10, 13, 14, 14}, s.Asked(),
 		"the after_seq of each Subscribe: the position Follow started from, then the last event handled each time")
-	assert.Equal(t, []uint64{11, 12, 13, 14, 15, 16}, h.Seqs(), "the events Follow's handler saw")
+	assert.Equal(t, []int{11, 12, 13, 14, 15, 16}, h.Seqs(), "the events Follow's handler saw")
 }
 
 // TestResilience_Follow_PermanentError_StopsAtOnce expects every error
@@ -92,12 +92,12 @@ func TestResilience_Follow_PermanentError_StopsAtOnce(t *testing.T) {
 	} {
 		t.Run(code.String(), func(t *testing.T) {
 			clock := newFakeClock()
-			s, _, f := startScript(t, clock, step{events: []uint64{1}, end: status.Error(code, "permanent")})
+			s, _, f := startScript(t, clock, step{events: []int{1}, end: status.Error(code, "permanent")})
 			h := newHandled()
-			err := startFollow(t, f, 0, h.handle).Returned(t, fmt.Sprintf("Follow to return once the stream ends with %s", code))
+			err := clock.Returned(t, startFollow(t, f, 0, h.handle), fmt.Sprintf("Follow to return once the stream ends with %s", code))
 			harness.RequireCode(t, err, code, "Follow's error")
-			assert.Equal(t, []uint64{1}, h.Seqs(), "the events Follow's handler saw before the error")
-			assert.Equal(t, []uint64{0}, s.Asked(), "the after_seq of each Subscribe: one call, no retry")
+			assert.Equal(t, []int{1}, h.Seqs(), "the events Follow's handler saw before the error")
+			assert.Equal(t, []int{0}, s.Asked(), "the after_seq of each Subscribe: one call, no retry")
 		})
 	}
 }
@@ -108,8 +108,8 @@ func TestResilience_Follow_PermanentError_StopsAtOnce(t *testing.T) {
 func TestResilience_Follow_StreamEndsOK_Resumes(t *testing.T) {
 	clock := newFakeClock()
 	s, _, f := startScript(t, clock,
-		step{events: []uint64{1, 2}}, // ends with OK
-		step{events: []uint64{3}, end: status.Error(codes.PermissionDenied, "not yours")},
+		step{events: []int{1, 2}}, // ends with OK
+		step{events: []int{3}, end: status.Error(codes.PermissionDenied, "not yours")},
 	)
 	h := newHandled()
 	run := startFollow(t, f, 0, h.handle)
@@ -117,8 +117,8 @@ func TestResilience_Follow_StreamEndsOK_Resumes(t *testing.T) {
 	expectWaits(t, clock, run, 50*time.Millisecond)
 	err := run.Returned(t, "Follow to return once the script ends with PermissionDenied")
 	harness.AssertCode(t, err, codes.PermissionDenied, "Follow's error")
-	assert.Equal(t, []uint64{0, 2}, s.Asked(), "the after_seq of each Subscribe: a stream that ended with OK is resumed")
-	assert.Equal(t, []uint64{1, 2, 3}, h.Seqs(), "the events Follow's handler saw")
+	assert.Equal(t, []int{0, 2}, s.Asked(), "the after_seq of each Subscribe: a stream that ended with OK is resumed")
+	assert.Equal(t, []int{1, 2, 3}, h.Seqs(), "the events Follow's handler saw")
 }
 
 // TestResilience_Follow_CancelWhileWaiting_ReturnsAtOnce expects the caller
@@ -134,7 +134,7 @@ func TestResilience_Follow_CancelWhileWaiting_ReturnsAtOnce(t *testing.T) {
 	run.cancel()
 	err := run.Returned(t, "Follow to return after its ctx was cancelled during a wait that has not ended")
 	assert.ErrorIs(t, err, context.Canceled, "Follow's error after its ctx was cancelled: ctx.Err()")
-	assert.Equal(t, []uint64{0}, s.Asked(), "the after_seq of each Subscribe: none after the cancel")
+	assert.Equal(t, []int{0}, s.Asked(), "the after_seq of each Subscribe: none after the cancel")
 }
 
 // TestResilience_Follow_CancelWhileStreaming_ReturnsAndLeavesNothing
@@ -144,7 +144,7 @@ func TestResilience_Follow_CancelWhileWaiting_ReturnsAtOnce(t *testing.T) {
 func TestResilience_Follow_CancelWhileStreaming_ReturnsAndLeavesNothing(t *testing.T) {
 	noLeaks(t)
 	clock := newFakeClock()
-	_, srv, f := startScript(t, clock, step{events: []uint64{1, 2}, end: unavailable()}) // then a stream that stays open
+	_, srv, f := startScript(t, clock, step{events: []int{1, 2}, end: unavailable()}) // then a stream that stays open
 	h := newHandled()
 	run := startFollow(t, f, 0, h.handle)
 
@@ -158,7 +158,7 @@ func TestResilience_Follow_CancelWhileStreaming_ReturnsAndLeavesNothing(t *testi
 	srv.HandlerReturned(t, "Subscribe")
 	returned := srv.HandlerReturned(t, "Subscribe") // fails here if the stream was not made with Follow's ctx
 	harness.AssertCode(t, returned.Err, codes.Canceled, "the open stream's handler after Follow's ctx was cancelled")
-	assert.Equal(t, []uint64{1, 2}, h.Seqs(), "the events Follow's handler saw")
+	assert.Equal(t, []int{1, 2}, h.Seqs(), "the events Follow's handler saw")
 }
 
 // TestResilience_Follow_ServerDown_RetriesUntilItIsBack starts Follow
@@ -190,7 +190,7 @@ func TestResilience_Follow_ServerDown_RetriesUntilItIsBack(t *testing.T) {
 	}
 	server.Start()
 	h.WaitFor(t, 3, run)
-	assert.Equal(t, []uint64{1, 2, 3}, h.Seqs(), "the events Follow's handler saw once the server was back")
+	assert.Equal(t, []int{1, 2, 3}, h.Seqs(), "the events Follow's handler saw once the server was back")
 	assert.Equal(t, 50*time.Millisecond, waits.Waits()[0], "Follow's first wait: attempt 0")
 }
 
@@ -215,7 +215,7 @@ func TestResilience_Follow_RestartsAndCutsWhilePublishing_EveryEventOnceInOrder(
 	go func() {
 		defer close(published)
 		for seq := 1; seq <= total; seq++ {
-			if !h.waitFor(ctx, seq-40) {
+			if !h.waitPast(ctx, seq-40) {
 				return
 			}
 			log.Append(fmt.Sprintf("event %d", seq))
@@ -240,8 +240,8 @@ func TestResilience_Follow_RestartsAndCutsWhilePublishing_EveryEventOnceInOrder(
 		fault.do()
 		t.Logf("%s after the handler saw %d events", fault.what, fault.after)
 	}
-	h.WaitFor(t, total, run)
 	harness.Wait(t, published, "the publisher to finish")
+	h.WaitForSeq(t, total, run)
 	run.Running(t, "after every fault")
 	run.cancel()
 	assert.ErrorIs(t, run.Returned(t, "Follow to return once its ctx was cancelled"), context.Canceled, "Follow's error after its ctx was cancelled")

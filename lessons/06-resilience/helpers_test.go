@@ -264,7 +264,7 @@ func lessonLine(stack []byte) string {
 // step is one Subscribe call of a script: the events it sends, then how
 // the stream ends.
 type step struct {
-	events []uint64
+	events []int
 	end    error // nil: the stream ends with OK, and the client's Recv gets io.EOF
 }
 
@@ -277,12 +277,12 @@ type script struct {
 
 	mu    sync.Mutex
 	steps []step
-	asked []uint64
+	asked []int
 }
 
 func (s *script) Subscribe(req *resiliencepb.SubscribeRequest, stream grpc.ServerStreamingServer[resiliencepb.Event]) error {
 	s.mu.Lock()
-	s.asked = append(s.asked, req.GetAfterSeq())
+	s.asked = append(s.asked, int(req.GetAfterSeq()))
 	if len(s.steps) == 0 {
 		s.mu.Unlock()
 		<-stream.Context().Done()
@@ -292,7 +292,7 @@ func (s *script) Subscribe(req *resiliencepb.SubscribeRequest, stream grpc.Serve
 	s.steps = s.steps[1:]
 	s.mu.Unlock()
 	for _, seq := range next.events {
-		if err := stream.Send(event(seq)); err != nil {
+		if err := stream.Send(event(uint64(seq))); err != nil {
 			return err
 		}
 	}
@@ -300,7 +300,7 @@ func (s *script) Subscribe(req *resiliencepb.SubscribeRequest, stream grpc.Serve
 }
 
 // Asked returns the after_seq of every Subscribe call so far.
-func (s *script) Asked() []uint64 {
+func (s *script) Asked() []int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.asked)
@@ -346,12 +346,12 @@ func (h *handled) handle(ev *resiliencepb.Event) {
 }
 
 // Seqs returns the sequence numbers seen so far, in the order seen.
-func (h *handled) Seqs() []uint64 {
+func (h *handled) Seqs() []int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	seqs := make([]uint64, len(h.events))
+	seqs := make([]int, len(h.events))
 	for i, ev := range h.events {
-		seqs[i] = ev.GetSeq()
+		seqs[i] = int(ev.GetSeq())
 	}
 	return seqs
 }
@@ -362,33 +362,61 @@ func (h *handled) count() (int, <-chan struct{}) {
 	return len(h.events), h.changed
 }
 
+// sawSeq reports whether the handler has seen event seq.
+func (h *handled) sawSeq(seq int) (bool, <-chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.ContainsFunc(h.events, func(ev *resiliencepb.Event) bool { return int(ev.GetSeq()) == seq }), h.changed
+}
+
 // WaitFor waits until the handler has seen at least n events. It fails
 // the test if run's Follow returns first.
 func (h *handled) WaitFor(t testing.TB, n int, run *following) {
 	t.Helper()
-	for {
+	h.wait(t, run, fmt.Sprintf("event number %d", n), func() (bool, <-chan struct{}) {
 		got, changed := h.count()
-		if got >= n {
+		return got >= n, changed
+	})
+}
+
+// WaitForSeq waits until the handler has seen the event numbered seq,
+// however many others it saw. It fails the test if run's Follow returns
+// first.
+func (h *handled) WaitForSeq(t testing.TB, seq int, run *following) {
+	t.Helper()
+	h.wait(t, run, fmt.Sprintf("the event numbered %d", seq), func() (bool, <-chan struct{}) { return h.sawSeq(seq) })
+}
+
+func (h *handled) wait(t testing.TB, run *following, what string, done func() (bool, <-chan struct{})) {
+	t.Helper()
+	for {
+		ok, changed := done()
+		if ok {
 			return
 		}
+		got, _ := h.count()
 		select {
 		case <-changed:
 		case res := <-run.done:
 			run.done <- res
-			t.Fatalf("Follow returned %s (panic: %q) after its handler saw %d events, waiting for event number %d",
-				harness.Describe(res.err), res.panicked, got, n)
+			t.Fatalf("Follow returned %s (panic: %q) after its handler saw %d events, waiting for %s",
+				harness.Describe(res.err), res.panicked, got, what)
 		case <-harness.Timeout():
-			harness.Blocked(t, fmt.Sprintf("Follow's handler to see event number %d (it has seen %d)", n, got))
+			harness.Blocked(t, fmt.Sprintf("Follow's handler to see %s (it has seen %d events)", what, got))
 		}
 	}
 }
 
-// waitFor is WaitFor for a goroutine that is not the test's: it reports
-// false if ctx ends first.
-func (h *handled) waitFor(ctx context.Context, n int) bool {
+// waitPast is for a goroutine that is not the test's: it waits until the
+// handler has seen an event numbered seq or more, and reports false if ctx
+// ends first.
+func (h *handled) waitPast(ctx context.Context, seq int) bool {
 	for {
-		got, changed := h.count()
-		if got >= n {
+		h.mu.Lock()
+		past := len(h.events) > 0 && int(h.events[len(h.events)-1].GetSeq()) >= seq
+		changed := h.changed
+		h.mu.Unlock()
+		if past || seq <= 0 {
 			return true
 		}
 		select {
@@ -402,15 +430,15 @@ func (h *handled) waitFor(ctx context.Context, n int) bool {
 // assertEachOnceInOrder checks that got, the numbers of what, is exactly
 // 1, 2, ..., n, and otherwise names the missing, duplicated and
 // out-of-order numbers.
-func assertEachOnceInOrder(t testing.TB, what string, n int, got []uint64) bool {
+func assertEachOnceInOrder(t testing.TB, what string, n int, got []int) bool {
 	t.Helper()
-	seen := map[uint64]int{}
+	seen := map[int]int{}
 	for _, seq := range got {
 		seen[seq]++
 	}
 	var problems []string
 	var missing, duplicated, unexpected, disorder []string
-	for seq := uint64(1); seq <= uint64(n); seq++ {
+	for seq := 1; seq <= n; seq++ {
 		switch k := seen[seq]; {
 		case k == 0:
 			missing = append(missing, fmt.Sprint(seq))
@@ -419,7 +447,7 @@ func assertEachOnceInOrder(t testing.TB, what string, n int, got []uint64) bool 
 		}
 	}
 	for i, seq := range got {
-		if seq < 1 || seq > uint64(n) {
+		if seq < 1 || seq > n {
 			unexpected = append(unexpected, fmt.Sprint(seq))
 		}
 		if i > 0 && seq <= got[i-1] {
@@ -553,6 +581,20 @@ func (c *fakeClock) Next(t testing.TB, run *following) time.Duration {
 	return 0
 }
 
+// Returned waits for run's Follow to return and gives its error. It fails
+// the test if Follow starts a wait first: it was to stop, not retry.
+func (c *fakeClock) Returned(t testing.TB, run *following, what string) error {
+	t.Helper()
+	select {
+	case d := <-c.created:
+		t.Fatalf("Follow started a wait of %v to try again, where it should have returned (%s)", d, what)
+	case res := <-run.done:
+		run.done <- res // for Returned, below
+	case <-harness.Timeout(): // Returned, below, says what is blocked
+	}
+	return run.Returned(t, what)
+}
+
 // Fire ends the latest wait.
 func (c *fakeClock) Fire() {
 	c.mu.Lock()
@@ -606,6 +648,7 @@ func (w *instantWaits) Waits() []time.Duration {
 // the test's cleanups (servers stopped, connections closed) have run. Call
 // it first, so that its check runs last.
 func noLeaks(t *testing.T) {
+	harness.See(t) // first, so that the README pointer comes after the leak report
 	before := goleak.IgnoreCurrent()
 	t.Cleanup(func() {
 		if err := goleak.Find(before); err != nil {

@@ -16,24 +16,24 @@ import (
 
 // appendAll appends each payload through harness.Call and returns the
 // numbers Append gave them.
-func appendAll(t *testing.T, log *resilience.Log, payloads ...string) []uint64 {
+func appendAll(t *testing.T, log *resilience.Log, payloads ...string) []int {
 	t.Helper()
-	seqs := make([]uint64, len(payloads))
+	seqs := make([]int, len(payloads))
 	harness.Call(t, "log.Append(payload)", func() {
 		for i, p := range payloads {
-			seqs[i] = log.Append(p)
+			seqs[i] = int(log.Append(p))
 		}
 	})
 	return seqs
 }
 
 // read calls log.Read(after) through harness.Call.
-func read(t *testing.T, log *resilience.Log, after uint64) (seqs []uint64, payloads []string, changed <-chan struct{}, err error) {
+func read(t *testing.T, log *resilience.Log, after uint64) (seqs []int, payloads []string, changed <-chan struct{}, err error) {
 	t.Helper()
 	var events []*resiliencepb.Event
 	harness.Call(t, fmt.Sprintf("log.Read(%d)", after), func() { events, changed, err = log.Read(after) })
 	for _, ev := range events {
-		seqs = append(seqs, ev.GetSeq())
+		seqs = append(seqs, int(ev.GetSeq()))
 		payloads = append(payloads, ev.GetPayload())
 	}
 	return seqs, payloads, changed, err
@@ -59,17 +59,17 @@ func TestResilience_Log_Read_EventsAfterAPosition(t *testing.T) {
 	assert.Empty(t, seqs, "Read(0) on an empty log")
 	require.NotNil(t, changed, "Read(0) on an empty log must return a channel that closes at the next Append")
 
-	assert.Equal(t, []uint64{1, 2, 3}, appendAll(t, log, "a", "", "c"), "the numbers Append gave three events")
+	assert.Equal(t, []int{1, 2, 3}, appendAll(t, log, "a", "", "c"), "the numbers Append gave three events")
 	assert.True(t, closed(changed), "the channel from Read(0) did not close when events were appended: a reader waiting on it would never wake")
 
 	seqs, payloads, _, err := read(t, log, 0)
 	require.NoError(t, err, "Read(0)")
-	assert.Equal(t, []uint64{1, 2, 3}, seqs, "Read(0): every event, oldest first")
+	assert.Equal(t, []int{1, 2, 3}, seqs, "Read(0): every event, oldest first")
 	assert.Equal(t, []string{"a", "", "c"}, payloads, "Read(0)'s payloads (an empty payload is a payload)")
 
 	seqs, _, _, err = read(t, log, 2)
 	require.NoError(t, err, "Read(2)")
-	assert.Equal(t, []uint64{3}, seqs, "Read(2): the events after 2")
+	assert.Equal(t, []int{3}, seqs, "Read(2): the events after 2")
 
 	seqs, _, changed, err = read(t, log, 3)
 	require.NoError(t, err, "Read(3), the last event: nothing new yet, and that is no error")
@@ -80,7 +80,7 @@ func TestResilience_Log_Read_EventsAfterAPosition(t *testing.T) {
 	assert.True(t, closed(changed), "the channel from Read(3) did not close when event 4 was appended")
 	seqs, payloads, _, err = read(t, log, 3)
 	require.NoError(t, err, "Read(3)")
-	assert.Equal(t, []uint64{4}, seqs, "Read(3) after event 4 was appended")
+	assert.Equal(t, []int{4}, seqs, "Read(3) after event 4 was appended")
 	assert.Equal(t, []string{"d"}, payloads, "Read(3)'s payload")
 }
 
@@ -95,7 +95,7 @@ func TestResilience_Log_Read_OnlyWhatTheLogStillHolds(t *testing.T) {
 
 	seqs, payloads, _, err := read(t, log, 9)
 	require.NoError(t, err, "Read(9): the oldest event kept is 10, so after 9 the log still has everything")
-	assert.Equal(t, []uint64{10, 11, 12}, seqs, "Read(9)")
+	assert.Equal(t, []int{10, 11, 12}, seqs, "Read(9)")
 	assert.Equal(t, []string{"10", "11", "12"}, payloads, "Read(9)'s payloads")
 
 	_, _, _, err = read(t, log, 8)
@@ -117,19 +117,19 @@ func TestResilience_Log_Read_OnlyWhatTheLogStillHolds(t *testing.T) {
 func TestResilience_Log_Append_SafeForConcurrentUse(t *testing.T) {
 	const writers, each = 8, 50
 	log := resilience.NewLog(writers*each, 1)
-	got := make([][]uint64, writers)
+	got := make([][]int, writers)
 	harness.Call(t, "log.Append from 8 goroutines at once", func() {
 		var wg sync.WaitGroup
 		for w := range writers {
 			wg.Go(func() {
 				for i := range each {
-					got[w] = append(got[w], log.Append(fmt.Sprintf("w%d-%d", w, i)))
+					got[w] = append(got[w], int(log.Append(fmt.Sprintf("w%d-%d", w, i))))
 				}
 			})
 		}
 		wg.Wait()
 	})
-	var all []uint64
+	var all []int
 	for _, seqs := range got {
 		all = append(all, seqs...)
 	}
@@ -137,9 +137,9 @@ func TestResilience_Log_Append_SafeForConcurrentUse(t *testing.T) {
 	assertEachOnceInOrder(t, "the numbers Append returned, sorted", writers*each, all)
 	seqs, _, _, err := read(t, log, 0)
 	require.NoError(t, err, "Read(0)")
-	want := make([]uint64, writers*each)
+	want := make([]int, writers*each)
 	for i := range want {
-		want[i] = uint64(i + 1)
+		want[i] = i + 1
 	}
 	assert.Equal(t, want, seqs, "Read(0) after %d concurrent appends", writers*each)
 }

@@ -137,7 +137,7 @@ func TestResilience_Publish_ConcurrentRetries_PublishOnce(t *testing.T) {
 	firsts := 0
 	for i := range attempts {
 		harness.RequireOK(t, errs[i], `one of 10 concurrent Publish(request_id="same")`)
-		assert.Equal(t, uint64(1), replies[i].GetSeq(), "the number in every reply")
+		assert.Equal(t, 1, int(replies[i].GetSeq()), "the number in every reply")
 		if !replies[i].GetDuplicate() {
 			firsts++
 		}

@@ -40,7 +40,7 @@ func requireEvents(t *testing.T, stream eventStream, what string, want ...uint64
 	for _, seq := range want {
 		ev, err := stream.Recv()
 		harness.RequireOK(t, err, fmt.Sprintf("Recv of event %d (%s)", seq, what))
-		require.Equal(t, seq, ev.GetSeq(), "the next event's number (%s)", what)
+		require.Equal(t, int(seq), int(ev.GetSeq()), "the next event's number (%s)", what)
 		require.Equal(t, fmt.Sprintf("event %d", seq), ev.GetPayload(), "event %d's payload (%s)", seq, what)
 	}
 }

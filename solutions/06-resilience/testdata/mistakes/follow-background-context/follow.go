@@ -1,0 +1,61 @@
+// Mistake: Follow subscribes with context.Background() instead of ctx.
+//
+// Why it is wrong: Cancelling ctx no longer ends the stream: Follow stays
+// blocked in Recv, and the stream and its server handler live on.
+//
+// Caught by: TestResilience_Follow_CancelWhileStreaming_ReturnsAndLeavesNothing
+
+package resilience
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/grpc-workbook/streaming/lessons/06-resilience/resiliencepb"
+)
+
+// Follower follows a Feed through server restarts and lost connections.
+type Follower struct {
+	Client  resiliencepb.FeedClient
+	Backoff Backoff
+	// After is time.After; a test puts its own in, to decide when a wait ends.
+	After func(time.Duration) <-chan time.Time
+}
+
+// NewFollower returns a Follower of client with DefaultBackoff.
+func NewFollower(client resiliencepb.FeedClient) *Follower {
+	return &Follower{Client: client, Backoff: DefaultBackoff(), After: time.After}
+}
+
+// Follow calls handle with every event numbered above after, in order, each
+// exactly once, for as long as ctx lasts. When a stream breaks with an error
+// Retryable accepts, or ends, Follow waits as f.Backoff says and subscribes
+// again after the last event it handled. It returns ctx.Err() once ctx ends,
+// and any other error as it is.
+func (f *Follower) Follow(ctx context.Context, after uint64, handle func(*resiliencepb.Event)) error {
+	attempt := 0 // retries since a stream last delivered an event
+	for {
+		stream, err := f.Client.Subscribe(context.Background(), &resiliencepb.SubscribeRequest{AfterSeq: after})
+		for err == nil {
+			var ev *resiliencepb.Event
+			if ev, err = stream.Recv(); err == nil {
+				handle(ev)
+				after, attempt = ev.GetSeq(), 0
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !errors.Is(err, io.EOF) && !Retryable(err) {
+			return err
+		}
+		select {
+		case <-f.After(f.Backoff.Delay(attempt)):
+			attempt++
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,63 @@
+// Mistake: Subscribe ignores Send's error.
+//
+// Why it is wrong: Once Send fails the stream is dead; the handler goes on
+// reading the log and waiting for events that nobody can receive, as long as
+// its context lasts.
+//
+// Caught by: TestResilience_Subscribe_SendFails_ReturnsTheError
+
+package resilience
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpc-workbook/streaming/lessons/06-resilience/resiliencepb"
+)
+
+// Server is the Feed service over a Log. A restarted server is a new Server
+// over the same Log.
+type Server struct {
+	resiliencepb.UnimplementedFeedServer
+
+	log *Log
+}
+
+// NewServer returns a Feed service that serves log.
+func NewServer(log *Log) *Server {
+	return &Server{log: log}
+}
+
+// Subscribe streams every event numbered above req.AfterSeq: those already
+// in the log, then each new one as it is appended, until the client leaves.
+func (s *Server) Subscribe(req *resiliencepb.SubscribeRequest, stream grpc.ServerStreamingServer[resiliencepb.Event]) error {
+	ctx := stream.Context()
+	after := req.GetAfterSeq()
+	for {
+		events, changed, err := s.log.Read(after)
+		if err != nil {
+			return status.Error(codes.OutOfRange, err.Error())
+		}
+		for _, ev := range events {
+			stream.Send(ev) //nolint:errcheck // the mistake
+			after = ev.GetSeq()
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+// Publish appends req's payload to the log once per request id.
+func (s *Server) Publish(ctx context.Context, req *resiliencepb.PublishRequest) (*resiliencepb.PublishReply, error) {
+	if req.GetRequestId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "request_id must not be empty: choose one per event, and send it unchanged on every retry")
+	}
+	seq, duplicate := s.log.Publish(req.GetRequestId(), req.GetPayload())
+	return &resiliencepb.PublishReply{Seq: seq, Duplicate: duplicate}, nil
+}
