@@ -244,10 +244,11 @@ func (r *recorder) endedByHarness(c *call) endReason {
 	return endNone
 }
 
-func (r *recorder) newCall(method string, sh shape) *call {
+// add numbers c, a new call, and adds it.
+func (r *recorder) add(c *call) *call {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c := &call{n: len(r.calls) + 1, method: method, shape: sh}
+	c.n = len(r.calls) + 1
 	r.calls = append(r.calls, c)
 	return c
 }
@@ -255,11 +256,11 @@ func (r *recorder) newCall(method string, sh shape) *call {
 // clientCall starts a call from the client's side and numbers it in the
 // outgoing metadata for the server interceptor.
 func (r *recorder) clientCall(ctx context.Context, method string, sh shape) (*call, context.Context) {
-	c := r.newCall(method, sh)
-	c.client, c.ctx = true, ctx
+	c := &call{method: method, shape: sh, client: true, ctx: ctx}
 	if info, ok := ctx.Value(testKey{}).(*testInfo); ok {
 		c.owner, c.failSafe = info.run, info.failSafe
 	}
+	r.add(c)
 	return c, metadata.AppendToOutgoingContext(ctx, callHeader, strconv.Itoa(c.n))
 }
 
@@ -279,11 +280,7 @@ func (r *recorder) serverCall(ctx context.Context, method string, sh shape) *cal
 			}
 		}
 	}
-	c := r.newCall(method, sh)
-	r.mu.Lock()
-	c.server = true
-	r.mu.Unlock()
-	return c
+	return r.add(&call{method: method, shape: sh, server: true})
 }
 
 // watch records the end of one side's context, if it ends while the call is

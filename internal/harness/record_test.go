@@ -192,7 +192,7 @@ func (s stringer) String() string { *s.formatted++; return "a message" }
 func TestRecorder_FormatsMessagesOnlyWhenPrinted(t *testing.T) {
 	var formatted int
 	r := &recorder{}
-	c := r.newCall("/x.Y/Z", shape{serverStreams: true})
+	c := r.add(&call{method: "/x.Y/Z", shape: shape{serverStreams: true}})
 	for i := 0; i < 1000; i++ {
 		r.record(c, event{server: true, kind: evSent, n: i + 1, msg: stringer{&formatted}}, nil)
 	}
@@ -258,8 +258,7 @@ func TestLimits_EveryWaitEndsBeforeTheFailSafe(t *testing.T) {
 		r := &recorder{}
 		run := track(tb)
 		run.addRecorder(r)
-		c := r.newCall("/x.Y/Z", shape{})
-		c.client, c.ctx, c.owner, c.failSafe = true, context.Background(), run, time.Now().Add(time.Second)
+		c := r.add(&call{method: "/x.Y/Z", client: true, ctx: context.Background(), owner: run, failSafe: time.Now().Add(time.Second)})
 		assert.InDelta(t, time.Second-failSafeMargin, limitFor(tb), float64(50*time.Millisecond))
 		c.clientDone = true
 		assert.Equal(t, waitLimit, limitFor(tb), "a call that has ended has no fail-safe to fear")
