@@ -86,6 +86,9 @@ func monitorCrash() {
 // is not the parent of another.
 func crashReport(crash string, running map[string]bool) string {
 	what, _, _ := strings.Cut(strings.TrimSpace(crash), "\n")
+	if !strings.HasPrefix(what, "panic: ") && !strings.HasPrefix(what, "fatal error: ") {
+		what = "a fatal error (Go's own message, above, says which)" // Go writes a fatal error's first line to stderr only
+	}
 	where := ""
 	if gs := parseStacks([]byte(crash)); len(gs) > 0 {
 		pkg := lessonPackage(nil)

@@ -21,7 +21,9 @@ import (
 //   - ends the test binary, within seconds, when one test is stuck (its
 //     goroutine blocked past every limit the harness sets), printing which
 //     test, its task, and where the lesson's code waits: without this, go
-//     test would sit for ten minutes and then print a bare goroutine dump;
+//     test would sit for ten minutes and then print a bare goroutine dump.
+//     It watches the tests that have called the harness: every lesson test
+//     does, with See at least;
 //   - turns a crash (a panic in a goroutine the lesson's code started, a
 //     concurrent map write) into a message that names the test, the panic,
 //     the lesson's line and the task, instead of a bare stack trace alone;
