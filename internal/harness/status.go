@@ -56,7 +56,7 @@ func codeMismatch(err error, want codes.Code, call string) string {
 		why = "io.EOF is not a status. From Recv it means the stream ended with status OK; from Send, that the stream " +
 			"has ended and its real status comes from Recv (or CloseAndRecv)"
 	case got == codes.Unknown && want != codes.OK:
-		why = fmt.Sprintf("A plain Go error (errors.New, fmt.Errorf, ctx.Err()) crosses the wire as codes.Unknown. "+
+		why = fmt.Sprintf("A plain Go error (errors.New, fmt.Errorf) crosses the wire as codes.Unknown. "+
 			"Return status.Error(codes.%s, \"...\") instead", want)
 	case got == codes.Unavailable:
 		why = "The client never reached a server. With bufconn, the target must start with \"passthrough:///\" " +
