@@ -149,4 +149,5 @@ func TestServerStream_Firehose_ContextEnds_StopsBeforeNextSend(t *testing.T) {
 	}
 	assert.Equal(t, 3, stream.sendCalls(),
 		"Send calls by Firehose: check stream.Context() before each Send, and stop once it has ended")
+	assertLines(t, numbered("xxxxxxxx", "xxxxxxxx", "xxxxxxxx"), stream.sentLines(), "the lines Firehose(line_bytes=8) sent")
 }

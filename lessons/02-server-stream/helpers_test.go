@@ -179,6 +179,13 @@ func (f *fakeStream) Send(line *logpb.LogLine) error {
 	return nil
 }
 
+// sentLines are the lines whose Send succeeded.
+func (f *fakeStream) sentLines() []*logpb.LogLine {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*logpb.LogLine(nil), f.sent...)
+}
+
 // sendCalls is how many times Send was called.
 func (f *fakeStream) sendCalls() int {
 	f.mu.Lock()
@@ -314,15 +321,26 @@ func statusMessage(err error) string {
 // same code and the same message.
 func assertStreamError(t *testing.T, want, got error, call, from string) bool {
 	t.Helper()
-	if !harness.AssertCode(t, got, status.Code(want), call) {
-		return false
+	if status.Code(got) == status.Code(want) && statusMessage(got) == statusMessage(want) {
+		return true
 	}
-	if statusMessage(got) != statusMessage(want) {
-		t.Errorf("%s: got %s, want the error %s returned, %s, as it was (not wrapped, not a new one).",
-			call, harness.Describe(got), from, harness.Describe(want))
-		return false
+	t.Errorf("%s: got %s, want the error %s returned, %s, as it was (not wrapped, not replaced).",
+		call, describeErr(got), from, harness.Describe(want))
+	return false
+}
+
+// assertNoError checks that the lesson's client code reported success.
+func assertNoError(t *testing.T, err error, call string) bool {
+	t.Helper()
+	if err == nil {
+		return true
 	}
-	return true
+	why := ""
+	if errors.Is(err, io.EOF) {
+		why = "\nio.EOF from Recv is how a stream says it ended with status OK: it is the end of a good stream, not an error to pass on."
+	}
+	t.Errorf("%s: got %s, want no error.%s", call, describeErr(err), why)
+	return false
 }
 
 // outcome is how a call made in the background ended.
@@ -407,6 +425,7 @@ func waitingIn(fn string) int {
 // notes when the Reader cancels it and when its Recv has returned, so a test
 // can tell whether Close waited for the Reader's goroutine.
 type blockingRecv struct {
+	entered   chan struct{} // receives once per Recv call, as it starts
 	cancelled chan struct{} // closed by cancel
 	release   chan struct{} // closed by releaseAll: Recv returns Canceled
 	returned  atomic.Bool   // a Recv has returned
@@ -415,13 +434,17 @@ type blockingRecv struct {
 }
 
 func newBlockingRecv(t *testing.T) (*blockingRecv, context.CancelFunc) {
-	b := &blockingRecv{cancelled: make(chan struct{}), release: make(chan struct{})}
+	b := &blockingRecv{entered: make(chan struct{}, 64), cancelled: make(chan struct{}), release: make(chan struct{})}
 	b.releaseAll = sync.OnceFunc(func() { close(b.release) })
 	t.Cleanup(b.releaseAll) // whatever happened, nothing stays blocked in Recv
 	return b, sync.OnceFunc(func() { close(b.cancelled) })
 }
 
 func (b *blockingRecv) Recv() (*logpb.LogLine, error) {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
 	<-b.release
 	b.returned.Store(true)
 	return nil, status.Error(codes.Canceled, "context canceled")
@@ -539,10 +562,23 @@ func (b *readerBench) readUntilTimeout(t *testing.T, timeout time.Duration) read
 	return await(t, result, fmt.Sprintf("reader.Read(%v), after its timer fired,", timeout))
 }
 
+// describeErr renders an error the lesson's code returned: a status, one of
+// io's sentinel errors, or a plain Go error.
+func describeErr(err error) string {
+	switch _, isStatus := status.FromError(err); {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "io.ErrUnexpectedEOF"
+	case err == nil || isStatus || errors.Is(err, io.EOF):
+		return harness.Describe(err)
+	default:
+		return fmt.Sprintf("the error %q", err.Error())
+	}
+}
+
 // describeRead renders what a Read returned.
 func describeRead(r readResult) string {
 	if r.err != nil {
-		return harness.Describe(r.err)
+		return describeErr(r.err)
 	}
 	if r.line == nil {
 		return "no line and no error"
@@ -553,8 +589,70 @@ func describeRead(r readResult) string {
 // requireLine stops the test unless got is the line want, with no error.
 func requireLine(t *testing.T, want *logpb.LogLine, got readResult, what string) {
 	t.Helper()
-	harness.RequireOK(t, got.err, what)
-	if !proto.Equal(want, got.line) {
+	if !proto.Equal(want, got.line) || got.err != nil {
 		t.Fatalf("%s: got %s, want line %s", what, describeRead(got), show([]*logpb.LogLine{want}))
 	}
+}
+
+// writeLive writes text to the live log, unless the Follow stream has already
+// ended (then the test fails, saying how it ended).
+func writeLive(t *testing.T, live chan<- string, text string, results <-chan received) {
+	t.Helper()
+	select {
+	case live <- text:
+	case r := <-results:
+		harness.RequireOK(t, r.err, "Follow, while the test was writing a line to the live log")
+		t.Fatalf("Follow sent line %s before anything was written to the live log", show([]*logpb.LogLine{r.line}))
+	case <-harness.Timeout():
+		harness.Blocked(t, fmt.Sprintf("Follow to take the line %q from the live log (s.live)", text))
+	}
+}
+
+// nextLine waits for the next line the background receiver got.
+func nextLine(t *testing.T, results <-chan received, what string) *logpb.LogLine {
+	t.Helper()
+	r := harness.Wait(t, results, what)
+	harness.RequireOK(t, r.err, what)
+	return r.line
+}
+
+// maxYields bounds the test's loops, so an iterator that never stops fails
+// the test instead of hanging it.
+const maxYields = 100
+
+// rangeAll ranges over All(stream) as a learner's loop would, and collects
+// what it yields.
+func rangeAll(t *testing.T, stream serverstream.Receiver[logpb.LogLine]) (lines []*logpb.LogLine, errs []error) {
+	t.Helper()
+	harness.Call(t, "for line, err := range All(stream)", func() {
+		for line, err := range serverstream.All(stream) {
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				lines = append(lines, line)
+			}
+			if len(lines)+len(errs) >= maxYields {
+				return
+			}
+		}
+	})
+	if len(lines)+len(errs) >= maxYields {
+		t.Fatalf("All yielded %d times on a stream of at most 3 lines: after io.EOF, or after yielding an error, return", maxYields)
+	}
+	return lines, errs
+}
+
+// readerClose is how the dump of a goroutine inside Reader.Close reads.
+const readerClose = "02-server-stream.(*Reader[...]).Close("
+
+// closeReturnedEarly fails the test: a Close call returned while the Reader's
+// goroutine was still inside Recv.
+func closeReturnedEarly(t *testing.T, o outcome[struct{}]) {
+	t.Helper()
+	if o.panicked {
+		t.Fatalf("reader.Close() panicked: %v%s\nTwo goroutines called Close at once: make the work happen once (sync.Once), and let every call wait.", o.panic, lessonLine(o.stack))
+	}
+	t.Fatal("reader.Close() returned while the Reader's goroutine was still inside Recv: " +
+		"after cancelling, Close must wait until that goroutine has returned (for example, <-r.exited, a channel the goroutine closes as it returns), " +
+		"in every call, not only the first")
 }

@@ -22,7 +22,7 @@ func TestServerStream_ReadAll_EOFIsSuccess(t *testing.T) {
 	var got []*logpb.LogLine
 	harness.Call(t, "ReadAll(stream)", func() { got, err = serverstream.ReadAll(stream) })
 
-	harness.AssertCode(t, err, codes.OK, "ReadAll on a stream of 3 lines that ends with OK")
+	assertNoError(t, err, "ReadAll on a stream of 3 lines that ends with OK")
 	assertLines(t, want, got, "ReadAll on a stream of 3 lines")
 }
 

@@ -67,6 +67,7 @@ func TestServerStream_Replay_SendFails_ReturnsItsError(t *testing.T) {
 		return
 	}
 	assert.Equal(t, 2, stream.sendCalls(), "Send calls by Replay: stop at the Send that failed")
+	assertLines(t, numbered("compiling"), stream.sentLines(), "the lines Replay sent before the Send that failed")
 }
 
 // Replay of disk.log, whose line 3 is not UTF-8: lines 1 and 2 arrive, then
