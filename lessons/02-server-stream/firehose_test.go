@@ -144,7 +144,7 @@ func TestServerStream_Firehose_ContextEnds_StopsBeforeNextSend(t *testing.T) {
 	call := "Firehose(line_bytes=8) on a stream whose context ends during Send 3"
 	harness.Call(t, call, func() { err = server.Firehose(&logpb.FirehoseRequest{LineBytes: 8}, stream) })
 
-	if !harness.AssertCode(t, err, codes.Canceled, call) {
+	if !assertHandlerCode(t, err, codes.Canceled, call) {
 		return
 	}
 	assert.Equal(t, 3, stream.sendCalls(),

@@ -73,7 +73,7 @@ func TestServerStream_Follow_ClientCancels_ServerStops(t *testing.T) {
 	harness.AssertCode(t, end, codes.Canceled, "Follow, client side, after cancel()")
 
 	handler := logs.srv.HandlerReturned(t, "Follow")
-	harness.AssertCode(t, handler.Err, codes.Canceled, "what your Follow returned after the client cancelled")
+	assertHandlerCode(t, handler.Err, codes.Canceled, "what your Follow returned after the client cancelled")
 }
 
 // A call whose deadline has passed: Follow returns DeadlineExceeded, the code
@@ -91,7 +91,7 @@ func TestServerStream_Follow_DeadlinePassed_DeadlineExceeded(t *testing.T) {
 	call := "Follow on a stream whose deadline has passed"
 	harness.Call(t, call, func() { err = server.Follow(&logpb.FollowRequest{}, stream) })
 
-	if !harness.AssertCode(t, err, codes.DeadlineExceeded, call) {
+	if !assertHandlerCode(t, err, codes.DeadlineExceeded, call) {
 		return
 	}
 	assert.Zero(t, stream.sendCalls(), "Send calls by Follow, with nothing written to the live log")

@@ -1,8 +1,9 @@
 // Mistake: Firehose returns ctx.Err() as it is when the client has left.
 //
-// Why it is wrong: context.Canceled is a plain Go error: gRPC reports it as
-// codes.Unknown. status.FromContextError turns it into Canceled (or
-// DeadlineExceeded).
+// Why it is wrong: context.Canceled is a plain Go error whose status.Code is
+// Unknown; grpc-go converts it only as it writes the status to the client, so
+// interceptors, logs and a direct call see no status. status.FromContextError
+// turns it into Canceled (or DeadlineExceeded).
 //
 // Caught by: TestServerStream_Firehose_ContextEnds_StopsBeforeNextSend
 

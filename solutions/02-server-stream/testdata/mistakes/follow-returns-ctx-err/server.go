@@ -1,8 +1,10 @@
 // Mistake: Follow returns ctx.Err() as it is when the client leaves.
 //
-// Why it is wrong: context.Canceled is a plain Go error, so gRPC reports the
-// handler's end as codes.Unknown. status.FromContextError turns it into
-// Canceled (or DeadlineExceeded).
+// Why it is wrong: context.Canceled is a plain Go error: its status.Code is
+// Unknown. grpc-go v1.85 maps it to Canceled only as it writes the status to
+// the client; until then (in interceptors, in logs, in a test that calls the
+// handler) it is no status at all. status.FromContextError says which code it
+// is.
 //
 // Caught by: TestServerStream_Follow_ClientCancels_ServerStops
 
