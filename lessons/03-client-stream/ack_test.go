@@ -84,6 +84,7 @@ func TestClientStream_Ack_ClientCancels_KeepsWhatArrived(t *testing.T) {
 // that forgets the lock.)
 func TestClientStream_Ack_ManyStationsAtOnce_EachTaskOnce(t *testing.T) {
 	h := startHub(t)
+	h.raceRun()
 	h.hold = make(chan struct{})
 	const stations, tasks = 4, 20
 	var want []string

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -36,6 +38,9 @@ type hub struct {
 	// a value as each one starts to wait.
 	hold chan struct{}
 	held chan struct{}
+	// depth, if not 0, is how many frames deeper Ack calls your Ack (see
+	// raceRun).
+	depth int
 }
 
 func startHub(t *testing.T) *hub {
@@ -56,7 +61,41 @@ func (h *hub) Upload(stream sensorpb.Hub_UploadServer) error {
 }
 
 func (h *hub) Ack(stream sensorpb.Hub_AckServer) error {
-	return h.note(h.Server.Ack(&watchedStream[sensorpb.Acknowledgement, emptypb.Empty]{ClientStreamingServer: stream, hub: h, hold: h.hold}))
+	var err error
+	atDepth(h.depth, func() {
+		err = h.Server.Ack(&watchedStream[sensorpb.Acknowledgement, emptypb.Empty]{ClientStreamingServer: stream, hub: h, hold: h.hold})
+	})
+	return h.note(err)
+}
+
+// The race detector reports a race once per test process: once per pair of
+// call stacks, and once per memory address. Run again in the same process
+// (go test -count=3), a lock-free record would pass the second time. So a
+// test that looks for races calls raceRun: its hub calls your Ack one frame
+// deeper than on the run before, and its Server is kept for the life of the
+// process, so no later hub reuses its memory.
+func (h *hub) raceRun() {
+	h.depth = int(raceRuns.Add(1))
+	retained.Lock()
+	defer retained.Unlock()
+	retained.servers = append(retained.servers, h.Server)
+}
+
+var (
+	raceRuns atomic.Int32
+	retained struct {
+		sync.Mutex
+		servers []*clientstream.Server
+	}
+)
+
+// atDepth calls fn from n frames further down the stack.
+func atDepth(n int, fn func()) {
+	if n == 0 {
+		fn()
+		return
+	}
+	atDepth(n-1, fn)
 }
 
 func (h *hub) note(err error) error {
