@@ -57,7 +57,8 @@ func UploadAll(ctx context.Context, client sensorpb.HubClient, readings iter.Seq
 // them as it goes. DoneWriting ends the upload and returns the hub's answer.
 //
 // An Uploader belongs to one goroutine: gRPC allows only one sender on a
-// stream at a time.
+// stream at a time. End every Uploader with DoneWriting (or cancel its ctx):
+// until then the call holds a goroutine and its buffers.
 type Uploader struct {
 	stream sensorpb.Hub_UploadClient
 
