@@ -2,6 +2,7 @@ package resilience_test
 
 import (
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"testing"
@@ -115,20 +116,34 @@ func TestResilience_Log_Read_OnlyWhatTheLogStillHolds(t *testing.T) {
 // goroutines at once to get every number exactly once, with no gaps, and
 // the log to hold them in number order.
 func TestResilience_Log_Append_SafeForConcurrentUse(t *testing.T) {
-	const writers, each = 8, 50
+	const writers, each = 8, 1000
 	log := resilience.NewLog(writers*each, 1)
 	got := make([][]int, writers)
+	panics := make([]string, writers)
 	harness.Call(t, "log.Append from 8 goroutines at once", func() {
 		var wg sync.WaitGroup
+		start := make(chan struct{})
 		for w := range writers {
 			wg.Go(func() {
+				<-start        // all at once
+				defer func() { // a panic here would end the test binary: report it instead
+					if v := recover(); v != nil {
+						panics[w] = fmt.Sprintf("log.Append panicked: %v%s", v, lessonLine(debug.Stack()))
+					}
+				}()
 				for i := range each {
 					got[w] = append(got[w], int(log.Append(fmt.Sprintf("w%d-%d", w, i))))
 				}
 			})
 		}
+		close(start)
 		wg.Wait()
 	})
+	for _, p := range panics {
+		if p != "" {
+			t.Fatal(p)
+		}
+	}
 	var all []int
 	for _, seqs := range got {
 		all = append(all, seqs...)
