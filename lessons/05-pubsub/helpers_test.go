@@ -2,9 +2,13 @@ package pubsub_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"reflect"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +17,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
@@ -225,15 +233,30 @@ func startHub(t *testing.T, queueSize int) (*pubsub.Hub, pubsubpb.HubClient, *ha
 	return hub, pubsubpb.NewHubClient(srv.Conn), srv, gs
 }
 
-// goAll runs fn(0), ..., fn(n-1) on n goroutines at once and returns a
-// channel closed when all have returned, for harness.Wait.
-func goAll(n int, fn func(i int)) <-chan struct{} {
+// goAll runs fn(0), ..., fn(n-1) on n goroutines at once and waits for them
+// all (what says what they do). A call that panics fails the test, naming
+// the lesson's line, instead of ending the test binary.
+//
+// The race detector reports a race once per test process: once per pair of
+// call stacks, and once per memory address. Run again in the same process
+// (go test -count=3), a racy answer would pass the second time. So goAll calls
+// fn one frame deeper on every run, and the tests that use it pass their hub
+// to retain, so that no new hub reuses an old one's memory.
+func goAll(t *testing.T, n int, what string, fn func(i int)) {
+	t.Helper()
+	depth := int(goAllRuns.Add(1))
 	var wg sync.WaitGroup
 	start := make(chan struct{})
+	panics := make(chan string, n)
 	for i := range n {
 		wg.Go(func() {
+			defer func() {
+				if v := recover(); v != nil {
+					panics <- fmt.Sprintf("goroutine %d of %d panicked: %v\n%s", i+1, n, v, lessonLines(debug.Stack()))
+				}
+			}()
 			<-start // released together, so they overlap as much as they can
-			fn(i)
+			atDepth(depth, func() { fn(i) })
 		})
 	}
 	close(start)
@@ -242,7 +265,59 @@ func goAll(n int, fn func(i int)) <-chan struct{} {
 		wg.Wait()
 		close(done)
 	}()
-	return done
+	harness.Wait(t, done, what)
+	close(panics)
+	for p := range panics {
+		t.Error(p)
+	}
+}
+
+// lessonLines picks the lines of a goroutine stack that are in the lesson's
+// own files (not its tests).
+func lessonLines(stack []byte) string {
+	var lines []string
+	for _, line := range strings.Split(string(stack), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.Contains(line, "/lessons/05-pubsub/") && !strings.Contains(line, "_test.go") && strings.Contains(line, ".go:") {
+			lines = append(lines, "  at "+line)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+var goAllRuns atomic.Int32
+
+// oneAtATime runs the rest of the test with GOMAXPROCS 1: goroutines take
+// turns instead of running at the same instant. The race detector does not
+// need them to overlap, since it reports any two accesses to the same memory
+// that no lock or channel orders; taking turns makes what it sees the same on
+// every run, and keeps a map written without its lock from crashing the test
+// binary ("concurrent map writes") before the race detector can report it.
+func oneAtATime(t *testing.T) {
+	before := runtime.GOMAXPROCS(1)
+	t.Cleanup(func() { runtime.GOMAXPROCS(before) })
+}
+
+// atDepth calls fn from n frames further down the stack.
+func atDepth(n int, fn func()) {
+	if n == 0 {
+		fn()
+		return
+	}
+	atDepth(n-1, fn)
+}
+
+var retained struct {
+	sync.Mutex
+	hubs []*pubsub.Hub
+}
+
+// retain keeps hub's memory for the life of the test process (see goAll).
+func retain(hub *pubsub.Hub) *pubsub.Hub {
+	retained.Lock()
+	defer retained.Unlock()
+	retained.hubs = append(retained.hubs, hub)
+	return hub
 }
 
 // eventStream is the client's end of a Subscribe call.
@@ -257,12 +332,41 @@ func openStream(t *testing.T, ctx context.Context, client pubsubpb.HubClient, na
 	return stream
 }
 
+// recv receives once. It gives up after harness.WaitLimit, well before the
+// call's own deadline, so a server that never sends fails the test saying
+// where it is stuck.
+func recv(t *testing.T, stream eventStream, what string) (*pubsubpb.Event, error) {
+	t.Helper()
+	type result struct {
+		ev  *pubsubpb.Event
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		ev, err := stream.Recv()
+		got <- result{ev, err}
+	}()
+	r := harness.Wait(t, got, what)
+	return r.ev, r.err
+}
+
 // recvEvent receives one event and stops the test on any error.
 func recvEvent(t *testing.T, stream eventStream, what string) *pubsubpb.Event {
 	t.Helper()
-	ev, err := stream.Recv()
+	ev, err := recv(t, stream, what)
 	harness.RequireOK(t, err, "Recv of "+what)
 	return ev
+}
+
+// recvEOF receives once more and checks the stream ended with io.EOF: the
+// handler returned nil.
+func recvEOF(t *testing.T, stream eventStream, what string) {
+	t.Helper()
+	ev, err := recv(t, stream, what)
+	if ev != nil {
+		t.Fatalf("%s: want io.EOF (the handler returned nil), got another event:\n%s", what, show([]*pubsubpb.Event{ev}))
+	}
+	require.Truef(t, errors.Is(err, io.EOF), "%s: want io.EOF (the handler returned nil), got %s", what, harness.Describe(err))
 }
 
 // requireEvent receives one event and checks it is want.
@@ -369,4 +473,51 @@ func gracefulStopInShutdown() bool {
 		}
 	}
 	return false
+}
+
+// serveBare runs a gRPC server on an in-memory connection, as harness.Start
+// does but with nothing of the harness between the two sides: no transcript,
+// no handler events. The load test and the benchmark use it, where recording
+// would cost more than the code under test. A handler that panics still
+// fails the test (not the whole test binary), naming the lesson's line.
+func serveBare(tb testing.TB, register func(*grpc.Server)) (*grpc.ClientConn, *grpc.Server) {
+	tb.Helper()
+	var mu sync.Mutex
+	ended := false
+	recovered := func(method string, err *error) {
+		v := recover()
+		if v == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !ended {
+			tb.Errorf("the %s handler panicked: %v\n%s", method, v, lessonLines(debug.Stack()))
+		}
+		*err = status.Errorf(codes.Internal, "the handler panicked: %v", v)
+	}
+	gs := grpc.NewServer(
+		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+			defer recovered(info.FullMethod, &err)
+			return handler(srv, ss)
+		}),
+		grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (_ any, err error) {
+			defer recovered(info.FullMethod, &err)
+			return handler(ctx, req)
+		}))
+	register(gs)
+	lis := bufconn.Listen(1 << 20)
+	go gs.Serve(lis) //nolint:errcheck // Serve returns when the server stops.
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(tb, err, "connecting to the in-memory server")
+	tb.Cleanup(func() {
+		conn.Close()
+		gs.Stop()
+		mu.Lock()
+		ended = true
+		mu.Unlock()
+	})
+	return conn, gs
 }

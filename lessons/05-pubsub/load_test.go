@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"runtime"
-	"runtime/debug"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,10 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/grpc-workbook/streaming/internal/harness"
 	pubsub "github.com/grpc-workbook/streaming/lessons/05-pubsub"
@@ -262,64 +255,14 @@ func waitGroupDone(wg *sync.WaitGroup) <-chan struct{} {
 	return done
 }
 
-// startBareHub serves a new hub in memory, like startHub but without the
-// harness's transcript: recording a thousand streams would double the load
-// test's cost and print nothing anyone could read. A handler that panics
-// still fails the test (not the whole test binary), naming the line.
+// startBareHub serves a new hub in memory, like startHub but on serveBare:
+// recording a thousand streams would double the load test's cost and print
+// nothing anyone could read.
 func startBareHub(t *testing.T, queueSize int) (*pubsub.Hub, pubsubpb.HubClient, *grpc.Server) {
 	t.Helper()
 	harness.See(t)
 	hub := pubsub.NewHub(queueSize)
-	var mu sync.Mutex
-	ended := false
-	recovered := func(method string, err *error) {
-		v := recover()
-		if v == nil {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if !ended {
-			t.Errorf("the %s handler panicked: %v\n%s", method, v, lessonLines(debug.Stack()))
-		}
-		*err = status.Errorf(codes.Internal, "the handler panicked: %v", v)
-	}
-	gs := grpc.NewServer(
-		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
-			defer recovered(info.FullMethod, &err)
-			return handler(srv, ss)
-		}),
-		grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (_ any, err error) {
-			defer recovered(info.FullMethod, &err)
-			return handler(ctx, req)
-		}))
-	pubsubpb.RegisterHubServer(gs, pubsub.NewServer(hub))
-	lis := bufconn.Listen(1 << 20)
-	go gs.Serve(lis) //nolint:errcheck // Serve returns when the server stops.
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err, "connecting to the in-memory server")
-	t.Cleanup(func() {
-		conn.Close()
-		gs.Stop()
-		mu.Lock()
-		ended = true
-		mu.Unlock()
-	})
-	t.Cleanup(func() { closeHub(t, hub) }) // runs first: no handler is left waiting
+	conn, gs := serveBare(t, func(s *grpc.Server) { pubsubpb.RegisterHubServer(s, pubsub.NewServer(hub)) })
+	t.Cleanup(func() { closeHub(t, hub) }) // runs before the server stops: no handler is left waiting
 	return hub, pubsubpb.NewHubClient(conn), gs
-}
-
-// lessonLines picks the lines of a goroutine stack that are in the lesson's
-// own files (not its tests).
-func lessonLines(stack []byte) string {
-	var lines []string
-	for _, line := range strings.Split(string(stack), "\n") {
-		line = strings.TrimSpace(line)
-		if strings.Contains(line, "/lessons/05-pubsub/") && !strings.Contains(line, "_test.go") && strings.Contains(line, ".go:") {
-			lines = append(lines, "  at "+line)
-		}
-	}
-	return strings.Join(lines, "\n")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"testing"
 	"time"
 
@@ -50,6 +49,22 @@ func TestPubSub_Subscribe_FirstThenMessagesInOrder(t *testing.T) {
 	}
 }
 
+func TestPubSub_Subscribe_HubCloses_GoodbyeThenEOF(t *testing.T) {
+	// When the hub closes, a stream carries what was left in its queue, then
+	// Goodbye; the handler returns nil, so the client sees io.EOF.
+	hub, client, srv, _ := startHub(t, 16)
+	ann := openStream(t, harness.Context(t), client, "ann")
+	requireEvent(t, ann, first("ann", 1), "ann's first event")
+	publish(t, hub, "last news")
+	closeHub(t, hub)
+
+	requireEvent(t, ann, message(1, "last news"), "ann's event after First")
+	requireEvent(t, ann, goodbye(0), "ann's last event")
+	recvEOF(t, ann, "ann's Recv after Goodbye")
+	returned := srv.HandlerReturned(t, "Subscribe")
+	harness.AssertCode(t, returned.Err, codes.OK, "the Subscribe handler's returned error once its queue closed")
+}
+
 func TestPubSub_Subscribe_ClientLeaves_HubForgetsIt(t *testing.T) {
 	// A client that cancels ends its handler with Canceled, and by the time
 	// the handler has returned the hub has forgotten the subscriber.
@@ -62,7 +77,7 @@ func TestPubSub_Subscribe_ClientLeaves_HubForgetsIt(t *testing.T) {
 	require.Equal(t, 1, n, "SubscriberCount once ann has received First")
 
 	cancel() // ann goes away
-	_, err := ann.Recv()
+	_, err := recv(t, ann, "ann's Recv after cancelling its call")
 	harness.AssertCode(t, err, codes.Canceled, "ann's Recv after cancelling its call")
 	returned := srv.HandlerReturned(t, "Subscribe")
 	harness.AssertCode(t, returned.Err, codes.Canceled, "the Subscribe handler's returned error after its client left")
@@ -111,8 +126,7 @@ func TestPubSub_Subscribe_BadInput_Codes(t *testing.T) {
 	// taken name in the message.
 	t.Run("empty name is InvalidArgument", func(t *testing.T) {
 		_, client, _, _ := startHub(t, 4)
-		stream := openStream(t, harness.Context(t), client, "")
-		_, err := stream.Recv()
+		_, err := recv(t, openStream(t, harness.Context(t), client, ""), `the answer to Subscribe(name="")`)
 		harness.RequireCode(t, err, codes.InvalidArgument, `Subscribe(name="")`)
 		assert.Contains(t, status.Convert(err).Message(), "name", "the message should say which field is wrong")
 	})
@@ -122,8 +136,7 @@ func TestPubSub_Subscribe_BadInput_Codes(t *testing.T) {
 		ann := openStream(t, ctx, client, "ann")
 		requireEvent(t, ann, first("ann", 1), "the first ann's first event")
 
-		second := openStream(t, ctx, client, "ann")
-		_, err := second.Recv()
+		_, err := recv(t, openStream(t, ctx, client, "ann"), `the answer to a second Subscribe(name="ann")`)
 		harness.RequireCode(t, err, codes.AlreadyExists, `a second Subscribe(name="ann")`)
 		assert.Contains(t, status.Convert(err).Message(), "ann", "the message should name the taken name")
 	})
@@ -131,7 +144,7 @@ func TestPubSub_Subscribe_BadInput_Codes(t *testing.T) {
 		hub, client, _, _ := startHub(t, 4)
 		closeHub(t, hub)
 		ctx := harness.Context(t)
-		_, err := openStream(t, ctx, client, "ann").Recv()
+		_, err := recv(t, openStream(t, ctx, client, "ann"), `the answer to Subscribe(name="ann") after the hub closed`)
 		harness.AssertCode(t, err, codes.Unavailable, `Subscribe(name="ann") after the hub closed`)
 		_, err = client.Publish(ctx, &pubsubpb.PublishRequest{Payload: "too late"})
 		harness.AssertCode(t, err, codes.Unavailable, `Publish after the hub closed`)
@@ -168,8 +181,7 @@ func TestPubSub_Shutdown_GoodbyeThenEOF_GracefulStopReturns(t *testing.T) {
 	for i, s := range streams {
 		requireEvent(t, s, message(1, "closing soon"), names[i]+"'s message before shutdown")
 		requireEvent(t, s, goodbye(0), names[i]+"'s last event")
-		_, err := s.Recv()
-		require.Truef(t, errors.Is(err, io.EOF), "%s's Recv after Goodbye: want io.EOF (the handler returned nil), got %s", names[i], harness.Describe(err))
+		recvEOF(t, s, names[i]+"'s Recv after Goodbye")
 	}
 	for range names {
 		returned := srv.HandlerReturned(t, "Subscribe")
