@@ -13,6 +13,8 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/grpc-workbook/streaming/internal/harness"
+	clientstream "github.com/grpc-workbook/streaming/lessons/03-client-stream"
+	"github.com/grpc-workbook/streaming/lessons/03-client-stream/sensorpb"
 )
 
 // TestClientStream_Ack_RecordsEachTaskOnce acks t-1 twice (a station unsure
@@ -48,11 +50,33 @@ func TestClientStream_Ack_EmptyTaskID_InvalidArgument(t *testing.T) {
 	assert.Equal(t, []string{"t-1"}, h.acked(t), "the tasks recorded after the Ack call was rejected")
 }
 
-// TestClientStream_Ack_ClientCancels_KeepsWhatArrived is the station hanging
-// up halfway. The acks the hub had received before stay recorded, none
-// twice. One more ack, sent just before the cancel, may or may not have
-// arrived: Send returning nil never meant the hub had it.
-func TestClientStream_Ack_ClientCancels_KeepsWhatArrived(t *testing.T) {
+// TestClientStream_Ack_CallBreaks_KeepsWhatArrived breaks an Ack call
+// halfway, twice: the station hangs up, and the station's deadline passes (a
+// fake stream whose Recv fails with DeadlineExceeded). The acks the hub had
+// received before stay recorded, none twice, and the handler returns the
+// error Recv gave it, as it is.
+func TestClientStream_Ack_CallBreaks_KeepsWhatArrived(t *testing.T) {
+	t.Run("the station cancels", ackStationCancels)
+	t.Run("the station's deadline passes", func(t *testing.T) {
+		hub := clientstream.NewServer()
+		stream := breakAfter[sensorpb.Acknowledgement, emptypb.Empty](
+			status.Error(codes.DeadlineExceeded, "context deadline exceeded"),
+			&sensorpb.Acknowledgement{TaskId: "t-1"}, &sensorpb.Acknowledgement{TaskId: "t-2"}, &sensorpb.Acknowledgement{TaskId: "t-1"})
+		var err error
+		harness.Call(t, "Ack(stream) whose Recv fails with DeadlineExceeded after t-1, t-2, t-1", func() { err = hub.Ack(stream) })
+		harness.AssertCode(t, err, codes.DeadlineExceeded,
+			"what Ack returned when Recv failed with DeadlineExceeded (return the error Recv gave you)")
+		assert.Zero(t, stream.sentAndClosed, "calls to SendAndClose after Recv failed")
+		var got []string
+		harness.Call(t, "hub.Acked()", func() { got = hub.Acked() })
+		assert.Equal(t, []string{"t-1", "t-2"}, got, "the tasks recorded before the deadline passed")
+	})
+}
+
+// ackStationCancels is the station hanging up halfway, for real. One more
+// ack, sent just before the cancel, may or may not have arrived: Send
+// returning nil never meant the hub had it.
+func ackStationCancels(t *testing.T) {
 	h := startHub(t)
 
 	ctx, cancel := context.WithCancel(harness.Context(t))

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -169,6 +170,58 @@ func (h *hub) waitHeld(t *testing.T, n int) {
 		case <-timeout:
 			harness.Blocked(t, fmt.Sprintf("%d Ack handlers to receive their first acknowledgement", n))
 		}
+	}
+}
+
+// brokenStream is a fake server stream to hand to your handler directly: its
+// Recv gives msgs, then fails with err, as a real Recv does when the call
+// breaks (the station's deadline passed, say); its Context ends then too.
+// Only Recv, SendAndClose and Context work: nothing else is needed.
+type brokenStream[Req, Res any] struct {
+	grpc.ServerStream // nil: its other methods are not for this test
+	msgs              []*Req
+	err               error
+	ctx               endingContext
+	sentAndClosed     int // calls to SendAndClose
+}
+
+func breakAfter[Req, Res any](err error, msgs ...*Req) *brokenStream[Req, Res] {
+	return &brokenStream[Req, Res]{msgs: msgs, err: err, ctx: endingContext{done: make(chan struct{}), once: &sync.Once{}}}
+}
+
+func (s *brokenStream[Req, Res]) Context() context.Context { return s.ctx }
+
+func (s *brokenStream[Req, Res]) Recv() (*Req, error) {
+	if len(s.msgs) > 0 {
+		m := s.msgs[0]
+		s.msgs = s.msgs[1:]
+		return m, nil
+	}
+	s.ctx.once.Do(func() { close(s.ctx.done) })
+	return nil, s.err
+}
+
+func (s *brokenStream[Req, Res]) SendAndClose(*Res) error {
+	s.sentAndClosed++
+	return s.err
+}
+
+// endingContext is brokenStream's context: its deadline passes the moment
+// Recv fails.
+type endingContext struct {
+	done chan struct{}
+	once *sync.Once
+}
+
+func (c endingContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c endingContext) Done() <-chan struct{}       { return c.done }
+func (c endingContext) Value(any) any               { return nil }
+func (c endingContext) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
 	}
 }
 

@@ -61,24 +61,36 @@ func TestClientStream_Upload_NoReadings_EmptySummary(t *testing.T) {
 	harness.AssertCode(t, handler.Err, codes.OK, "what the Upload handler returned after SendAndClose")
 }
 
-// TestClientStream_Upload_ClientCancels_HandlerReturnsCanceled is the
-// station hanging up halfway: the handler's Recv fails with Canceled, and the
-// handler returns that error as it is. There is nobody left to send a
-// summary to.
-func TestClientStream_Upload_ClientCancels_HandlerReturnsCanceled(t *testing.T) {
-	h := startHub(t)
+// TestClientStream_Upload_CallBreaks_HandlerReturnsRecvsError breaks an
+// upload halfway, twice: the station hangs up (Recv fails with Canceled),
+// and the station's deadline passes (a fake stream whose Recv fails with
+// DeadlineExceeded). Each time the handler returns the error Recv gave it, as
+// it is, and sends nothing: there is nobody left to read a summary.
+func TestClientStream_Upload_CallBreaks_HandlerReturnsRecvsError(t *testing.T) {
+	t.Run("the station cancels", func(t *testing.T) {
+		h := startHub(t)
+		ctx, cancel := context.WithCancel(harness.Context(t))
+		defer cancel()
+		stream, err := h.client.Upload(ctx)
+		harness.RequireOK(t, err, "starting an Upload call")
+		sendValues(stream, 215, 240)
+		h.waitUntilRead(t, "Upload", 2)
+		cancel()
 
-	ctx, cancel := context.WithCancel(harness.Context(t))
-	defer cancel()
-	stream, err := h.client.Upload(ctx)
-	harness.RequireOK(t, err, "starting an Upload call")
-	sendValues(stream, 215, 240)
-	h.waitUntilRead(t, "Upload", 2)
-	cancel()
-
-	err = harness.Wait(t, h.returned, "the Upload handler to return after the station cancelled")
-	harness.AssertCode(t, err, codes.Canceled,
-		"what the Upload handler returned after the station cancelled (return the error Recv gave you)")
+		err = harness.Wait(t, h.returned, "the Upload handler to return after the station cancelled")
+		harness.AssertCode(t, err, codes.Canceled,
+			"what the Upload handler returned after the station cancelled (return the error Recv gave you)")
+	})
+	t.Run("the station's deadline passes", func(t *testing.T) {
+		stream := breakAfter[sensorpb.Reading, sensorpb.Summary](
+			status.Error(codes.DeadlineExceeded, "context deadline exceeded"), readings(215, 240)...)
+		var err error
+		harness.Call(t, "Upload(stream) whose Recv fails with DeadlineExceeded after 2 readings",
+			func() { err = clientstream.NewServer().Upload(stream) })
+		harness.AssertCode(t, err, codes.DeadlineExceeded,
+			"what Upload returned when Recv failed with DeadlineExceeded (return the error Recv gave you)")
+		assert.Zero(t, stream.sentAndClosed, "calls to SendAndClose after Recv failed")
+	})
 }
 
 // TestClientStream_Upload_OutOfRange_InvalidArgumentNamesReading sends a bad

@@ -4,7 +4,7 @@
 // broke (the station cancelled): returning nil reports a success that did
 // not happen. Return the error Recv gave.
 //
-// Caught by: TestClientStream_Ack_ClientCancels_KeepsWhatArrived
+// Caught by: TestClientStream_Ack_CallBreaks_KeepsWhatArrived
 
 // Package clientstream is lesson 03 of the workbook: client-streaming calls,
 // where the client sends many messages and the server answers once.

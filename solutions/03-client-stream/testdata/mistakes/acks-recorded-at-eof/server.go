@@ -3,7 +3,7 @@
 // Why it is wrong: A cancelled call never reaches io.EOF, so every ack that
 // arrived is lost. Record each one the moment Recv returns it.
 //
-// Caught by: TestClientStream_Ack_ClientCancels_KeepsWhatArrived
+// Caught by: TestClientStream_Ack_CallBreaks_KeepsWhatArrived
 
 // Package clientstream is lesson 03 of the workbook: client-streaming calls,
 // where the client sends many messages and the server answers once.

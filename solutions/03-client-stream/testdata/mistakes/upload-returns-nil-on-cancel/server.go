@@ -5,7 +5,7 @@
 // upload nobody finished; return the error Recv gave, which is already the
 // status (Canceled).
 //
-// Caught by: TestClientStream_Upload_ClientCancels_HandlerReturnsCanceled
+// Caught by: TestClientStream_Upload_CallBreaks_HandlerReturnsRecvsError
 
 // Package clientstream is lesson 03 of the workbook: client-streaming calls,
 // where the client sends many messages and the server answers once.
