@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -108,14 +109,19 @@ func startGivenCalculator(t *testing.T, calc bidipb.CalculatorServer) bidipb.Cal
 }
 
 // watchedClient stands between CalculateAll and the real client, and hands
-// CalculateAll a stream that makes gRPC's rules visible. With holdSend set,
-// the Send of that request number blocks until the stream's context ends,
-// as a Send blocked on flow control does: only a cancel frees it.
+// CalculateAll a stream that checks gRPC's rules as it is used. With
+// holdSend set, the Send of that request number blocks until the stream's
+// context ends, as a Send blocked on flow control does: only a cancel frees
+// it.
 type watchedClient struct {
 	bidipb.CalculatorClient
 	holdSend int
 	held     chan struct{} // closed when the held Send starts
 	stream   *watchedStream
+
+	caller   atomic.Value // the id of the goroutine that called CalculateAll
+	returned atomic.Bool  // CalculateAll has returned
+	late     atomic.Value // a call on the stream that returned after CalculateAll did
 }
 
 func watch(client bidipb.CalculatorClient, holdSend int) *watchedClient {
@@ -131,51 +137,80 @@ func (c *watchedClient) Calculate(ctx context.Context, opts ...grpc.CallOption) 
 	return c.stream, nil
 }
 
-// watchedStream keeps its record of each side without a lock and without
-// atomics, on purpose. gRPC allows one goroutine in Send or CloseSend and
-// another in Recv, each waiting for its own previous call; a second sender,
-// a second receiver, or a call still running after CalculateAll returned
-// touches these fields unsynchronised, which -race reports every time.
+// callerWaits reports whether the goroutine that called CalculateAll is
+// still in it and blocked, with nothing else of yours but self able to move:
+// then it can only be waiting for self.
+func (c *watchedClient) callerWaits(self string) bool {
+	gs := lessonGoroutines()
+	g, ok := gs[c.caller.Load().(string)]
+	return ok && blocked(g.state) && othersBlocked(gs, self)
+}
+
+// watchedStream counts the calls in progress on each side. gRPC allows one
+// goroutine in Send or CloseSend and another in Recv; it notes a second
+// sender or a second receiver, and any call that returns after CalculateAll
+// did. To make a second sender show every time, the first Send waits until
+// another one starts or nothing else of yours can move.
 type watchedStream struct {
 	bidipb.Calculator_CalculateClient
 	c   *watchedClient
 	ctx context.Context
 
-	sends              int
-	sending, receiving bool // a call on that side is running
-	overlapped         bool // a sending call started while another was running
+	sends              atomic.Int32
+	sending, receiving atomic.Int32 // calls in progress on each side
+	overlapped         atomic.Bool  // two on one side at once
 	heldDone           chan struct{}
 }
 
+func (s *watchedStream) enter(side *atomic.Int32) {
+	if side.Add(1) > 1 {
+		s.overlapped.Store(true)
+	}
+}
+
+func (s *watchedStream) exit(side *atomic.Int32, call string) {
+	side.Add(-1)
+	if s.c.returned.Load() {
+		s.c.late.Store(call + " returned after CalculateAll had returned")
+	}
+}
+
 func (s *watchedStream) Send(req *bidipb.CalcRequest) error {
-	s.overlapped = s.overlapped || s.sending
-	s.sending = true
-	s.sends++
-	if s.sends == s.c.holdSend {
+	s.enter(&s.sending)
+	self := currentGoroutine()
+	n := int(s.sends.Add(1))
+	if n == 1 {
+		eventually(func() bool { return s.overlapped.Load() || othersBlocked(lessonGoroutines(), self) })
+	}
+	held := n == s.c.holdSend
+	if held {
 		close(s.c.held)
 		<-s.ctx.Done()
-		err := s.Calculator_CalculateClient.Send(req)
-		s.sending = false
-		close(s.heldDone)
-		return err
+		if self != s.c.caller.Load() {
+			// A goroutine CalculateAll started: it goes on only once
+			// CalculateAll has returned, or is waiting for it.
+			eventually(func() bool { return s.c.returned.Load() || s.c.callerWaits(self) })
+		}
 	}
 	err := s.Calculator_CalculateClient.Send(req)
-	s.sending = false
+	s.exit(&s.sending, "Send")
+	if held {
+		close(s.heldDone)
+	}
 	return err
 }
 
 func (s *watchedStream) CloseSend() error {
-	s.overlapped = s.overlapped || s.sending
-	s.sending = true
+	s.enter(&s.sending)
 	err := s.Calculator_CalculateClient.CloseSend()
-	s.sending = false
+	s.exit(&s.sending, "CloseSend")
 	return err
 }
 
 func (s *watchedStream) Recv() (*bidipb.CalcReply, error) {
-	s.receiving = true
+	s.enter(&s.receiving)
 	reply, err := s.Calculator_CalculateClient.Recv()
-	s.receiving = false
+	s.exit(&s.receiving, "Recv")
 	return reply, err
 }
 
@@ -187,18 +222,23 @@ func calculateAll(t *testing.T, ctx context.Context, c *watchedClient, reqs []*b
 	before := lessonGoroutines()
 	var replies map[int64]*bidipb.CalcReply
 	var err error
-	harness.Call(t, "CalculateAll(ctx, client, reqs)", func() { replies, err = bidi.CalculateAll(ctx, c, reqs) })
+	harness.Call(t, "CalculateAll(ctx, client, reqs)", func() {
+		c.caller.Store(currentGoroutine())
+		replies, err = bidi.CalculateAll(ctx, c, reqs)
+	})
+	c.returned.Store(true)
 	if s := c.stream; s != nil {
-		// Read first, before anything else touches the stream: under -race,
-		// a call still running now is a data race with these reads.
-		sending, receiving, overlapped := s.sending, s.receiving, s.overlapped
-		assert.False(t, overlapped, "two Sends (or Send and CloseSend) ran at once on the stream: only one goroutine may send")
-		assert.False(t, sending, "a Send or CloseSend was still running when CalculateAll returned: wait for every goroutine you start")
-		assert.False(t, receiving, "a Recv was still running when CalculateAll returned: wait for the receiving goroutine")
+		assert.False(t, s.overlapped.Load(),
+			"two goroutines were in Send (or Send and CloseSend, or two in Recv) at once on the stream: one sender, one receiver")
+		assert.Zero(t, s.sending.Load(), "Sends still running when CalculateAll returned: wait for every goroutine you start")
+		assert.Zero(t, s.receiving.Load(), "Recvs still running when CalculateAll returned: wait for the receiving goroutine")
 		select {
 		case <-c.held:
 			harness.Wait(t, s.heldDone, "the held Send to return after the stream's context ended")
 		default:
+		}
+		if late := c.late.Load(); late != nil {
+			t.Errorf("%s: wait for every goroutine you start before returning", late)
 		}
 	}
 	requireNoGoroutineLeft(t, before, "CalculateAll has returned, yet")
@@ -246,7 +286,7 @@ func TestBidi_CalculateAll_ManyLargeMessages_NoDeadlock(t *testing.T) {
 	client := watch(startGivenCalculator(t, &givenCalculator{}), 0)
 
 	padding := bytes.Repeat([]byte("x"), 64<<10) // 64 KiB, the size of a stream's initial window
-	const n = 64                                 // 4 MiB each way; a client that sends everything first sticks before 10
+	const n = 24                                 // 1.5 MiB each way; a client that sends everything first sticks at about 10
 	replies, err := calculateAll(t, harness.Context(t), client, numbered(n, padding))
 	harness.RequireOK(t, err, "CalculateAll with 64 requests of 64 KiB")
 	require.Len(t, replies, n, "CalculateAll: one reply per request")

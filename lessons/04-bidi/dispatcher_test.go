@@ -38,12 +38,22 @@ func startDispatcher(t *testing.T, room int) *dispatch {
 	d := &dispatch{tasks: make(chan *bidipb.Task), departures: make(chan bidi.Departure, room), end: end}
 	d.closeTasks = sync.OnceFunc(func() { close(d.tasks) })
 	d.srv = harness.Start(t, func(s *grpc.Server) {
-		bidipb.RegisterDispatcherServer(s, bidi.NewDispatcher(life, d.tasks, d.departures))
+		bidipb.RegisterDispatcherServer(s, deepDispatcher{bidi.NewDispatcher(life, d.tasks, d.departures)})
 	})
 	t.Cleanup(d.closeTasks) // no handler may stay blocked on the queue
 	t.Cleanup(end)
 	d.client = bidipb.NewDispatcherClient(d.srv.Conn)
 	return d
+}
+
+// deepDispatcher calls your Work at a new stack depth each time, so that a
+// data race in it is reported on every run of a test (see atNewDepth).
+type deepDispatcher struct{ *bidi.Dispatcher }
+
+func (d deepDispatcher) Work(stream bidipb.Dispatcher_WorkServer) error {
+	var err error
+	atNewDepth(func() { err = d.Dispatcher.Work(stream) })
+	return err
 }
 
 // worker is the test's side of one Work stream. Its own goroutine receives

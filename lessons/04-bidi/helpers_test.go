@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,6 +48,25 @@ func waitWriter(t *testing.T, w *bidi.Writer[bidipb.CalcRequest]) error {
 	return err
 }
 
+// newDepth counts the calls of atNewDepth.
+var newDepth atomic.Int32
+
+// atNewDepth calls fn a few frames deeper than last time. The race detector
+// reports a pair of racing call stacks only once per test binary, so when a
+// test runs again (go test -count=3) a race it reported before would pass
+// unseen; a new depth makes the stacks, and so the report, new each time.
+func atNewDepth(fn func()) {
+	var deeper func(n int32)
+	deeper = func(n int32) {
+		if n > 0 {
+			deeper(n - 1)
+			return
+		}
+		fn()
+	}
+	deeper(newDepth.Add(1) % 64)
+}
+
 type readResult struct {
 	reply *bidipb.CalcReply
 	err   error
@@ -58,7 +78,9 @@ type readResult struct {
 func read(t *testing.T, r *bidi.Reader[bidipb.CalcReply]) readResult {
 	t.Helper()
 	var got readResult
-	harness.Call(t, "r.Read(time.Minute)", func() { got.reply, got.err = r.Read(time.Minute) })
+	harness.Call(t, "r.Read(time.Minute)", func() {
+		atNewDepth(func() { got.reply, got.err = r.Read(time.Minute) })
+	})
 	return got
 }
 
@@ -76,9 +98,15 @@ func readInBackground(r *bidi.Reader[bidipb.CalcReply], timeout time.Duration) <
 // lessonPackage is the import path of the code you write.
 var lessonPackage = reflect.TypeFor[bidi.Departure]().PkgPath()
 
-// lessonGoroutines returns, by id, the stack of every goroutine that runs
-// your code or was started by it.
-func lessonGoroutines() map[string]string {
+// goroutine is one entry of Go's goroutine dump.
+type goroutine struct {
+	state string // "select", "chan send", "running", ...
+	stack string
+}
+
+// lessonGoroutines returns, by id, every goroutine that runs your code or was
+// started by it.
+func lessonGoroutines() map[string]goroutine {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -88,40 +116,113 @@ func lessonGoroutines() map[string]string {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
-	mine := map[string]string{}
+	mine := map[string]goroutine{}
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		head, _, _ := strings.Cut(g, "\n")
-		id, _, _ := strings.Cut(strings.TrimPrefix(head, "goroutine "), " ")
+		id, rest, _ := strings.Cut(strings.TrimPrefix(head, "goroutine "), " [")
+		state, _, _ := strings.Cut(rest, "]")
+		state, _, _ = strings.Cut(state, ",") // drop ", 2 minutes"
 		if strings.Contains(g, lessonPackage+".") {
-			mine[id] = g
+			mine[id] = goroutine{state: state, stack: g}
 		}
 	}
 	return mine
 }
 
-// requireNoGoroutineLeft fails the test unless every goroutine of your code
-// that was not in before has ended. A goroutine that has done its work may
-// still need a moment to exit, and nothing signals that, so this looks
-// again for up to WaitLimit, as goleak does.
-func requireNoGoroutineLeft(t *testing.T, before map[string]string, what string) {
-	t.Helper()
+// currentGoroutine returns the id of the goroutine that calls it.
+func currentGoroutine() string {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	id, _, _ := strings.Cut(strings.TrimPrefix(string(buf), "goroutine "), " ")
+	return id
+}
+
+// blocked reports whether a goroutine in this state waits for another one:
+// on a channel, a select or a WaitGroup. One running, ready to run, or queued
+// on a mutex goes on by itself.
+func blocked(state string) bool {
+	switch state {
+	case "running", "runnable", "syscall", "":
+		return false
+	}
+	return !strings.Contains(state, "Mutex")
+}
+
+// othersBlocked reports whether every goroutine of your code but self is
+// blocked, so that none of them will do anything until another one acts.
+func othersBlocked(gs map[string]goroutine, self string) bool {
+	for id, g := range gs {
+		if id != self && !blocked(g.state) {
+			return false
+		}
+	}
+	return true
+}
+
+// blockedIn counts the goroutines of your code blocked inside fn, a
+// function name as Go's goroutine dump writes it: "(*Writer[...]).Write".
+func blockedIn(gs map[string]goroutine, fn string) int {
+	n := 0
+	for _, g := range gs {
+		if blocked(g.state) && strings.Contains(g.stack, lessonPackage+"."+fn+"(") {
+			n++
+		}
+	}
+	return n
+}
+
+// eventually checks cond until it holds, for up to WaitLimit, and reports
+// whether it did. It is for what nothing signals, such as a goroutine that
+// has ended or one that now waits, so it looks again after a short pause, as
+// goleak does.
+func eventually(cond func() bool) bool {
 	deadline := time.Now().Add(harness.WaitLimit)
 	for pause := 100 * time.Microsecond; ; pause = min(2*pause, 20*time.Millisecond) {
-		var left []string
-		for id, stack := range lessonGoroutines() {
-			if _, old := before[id]; !old {
-				left = append(left, stack)
-			}
-		}
-		if len(left) == 0 {
-			return
+		if cond() {
+			return true
 		}
 		if time.Now().After(deadline) {
-			sort.Strings(left)
-			t.Fatalf("%s, %d goroutine(s) of your code are still running after %v:\n\n%s",
-				what, len(left), harness.WaitLimit, strings.Join(left, "\n\n"))
+			return false
 		}
 		time.Sleep(pause)
+	}
+}
+
+// requireNoGoroutineLeft fails the test unless every goroutine of your code
+// that was not in before has ended.
+func requireNoGoroutineLeft(t *testing.T, before map[string]goroutine, what string) {
+	t.Helper()
+	var left []string
+	gone := eventually(func() bool {
+		left = left[:0]
+		for id, g := range lessonGoroutines() {
+			if _, old := before[id]; !old {
+				left = append(left, g.stack)
+			}
+		}
+		return len(left) == 0
+	})
+	if !gone {
+		sort.Strings(left)
+		t.Fatalf("%s %d goroutine(s) of your code are still running after %v:\n\n%s",
+			what, len(left), harness.WaitLimit, strings.Join(left, "\n\n"))
+	}
+}
+
+// waitUntilWaitingIn waits until a goroutine of your code is blocked (on a
+// channel, a select or a WaitGroup) inside fn, or until done is closed.
+func waitUntilWaitingIn(t *testing.T, fn string, done <-chan struct{}, what string) {
+	t.Helper()
+	ok := eventually(func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+		}
+		return blockedIn(lessonGoroutines(), fn) > 0
+	})
+	if !ok {
+		harness.Blocked(t, what)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,25 +16,30 @@ import (
 	"github.com/grpc-workbook/streaming/lessons/04-bidi/bidipb"
 )
 
-// recordingStream stands in for a client stream's sending half. Like the
-// real one, it is not safe for concurrent use: it keeps its record without a
-// lock and without atomics, so under -race two goroutines calling Send (or
-// Send and CloseSend) without one waiting for the other are reported as a
-// data race, every time, and so is a test reading the record after a Wait
-// that did not wait for the loop. Without -race, calls that happen to
-// overlap in time are still noted.
+// recordingStream stands in for a client stream's sending half and records
+// the calls made on it. It notes calls that overlap in time, which gRPC
+// forbids on a sending half. To make them show every time, a test can have
+// the first Send wait until another call starts or until the test's
+// condition holds, and CloseSend wait for the test's condition too.
 type recordingStream struct {
-	calls      []string // "send 17", "close"
-	closes     int
-	busy       bool // a call is running
-	overlapped bool // a call started while another was running
+	mu    sync.Mutex
+	calls []string // "send 17", "close"
 
-	gate   chan struct{} // if set, the first Send waits for it to close
-	inSend chan struct{} // if set, closed when the first Send starts
-	closed chan struct{} // closed by the first CloseSend, when it returns
-	once   sync.Once
-	failAt int // the Send call (1-based) that fails with io.EOF; 0 for never
-	sends  int
+	active     atomic.Int32 // calls in progress
+	overlapped atomic.Bool  // a call started while another was running
+	sends      atomic.Int32
+	closes     atomic.Int32
+
+	gate          chan struct{} // if set, the first Send waits for it to close
+	inSend        chan struct{} // if set, closed when the first Send starts
+	holdFirstSend func() bool   // if set, the first Send waits until it holds, or another call starts
+	holdClose     func() bool   // if set, CloseSend waits until it holds
+	failAt        int32         // the Send call (1-based) that fails with io.EOF; 0 for never
+
+	closed       chan struct{} // closed by the first CloseSend, when it returns
+	once         sync.Once
+	waitReturned atomic.Bool // set by the test once the Writer's Wait has returned
+	lateClose    atomic.Bool // CloseSend returned after Wait had
 }
 
 func newRecordingStream() *recordingStream {
@@ -51,39 +57,67 @@ func gated(t *testing.T) (s *recordingStream, release func()) {
 }
 
 func (s *recordingStream) enter() func() {
-	s.overlapped = s.overlapped || s.busy
-	s.busy = true
-	return func() { s.busy = false }
+	if s.active.Add(1) > 1 {
+		s.overlapped.Store(true)
+	}
+	return func() { s.active.Add(-1) }
+}
+
+func (s *recordingStream) record(call string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, call)
+}
+
+// record returns the calls made so far.
+func (s *recordingStream) recorded() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.calls...)
 }
 
 func (s *recordingStream) Send(req *bidipb.CalcRequest) error {
 	defer s.enter()()
-	s.sends++
-	if s.sends == 1 && s.gate != nil {
+	n := s.sends.Add(1)
+	if n == 1 && s.gate != nil {
 		close(s.inSend)
 		<-s.gate
 	}
-	if s.sends == s.failAt {
+	if n == 1 && s.holdFirstSend != nil {
+		eventually(func() bool { return s.overlapped.Load() || s.holdFirstSend() })
+	}
+	if n == s.failAt {
 		return io.EOF // what a real Send returns once the server has ended the call
 	}
-	s.calls = append(s.calls, fmt.Sprintf("send %d", req.GetId()))
+	s.record(fmt.Sprintf("send %d", req.GetId()))
 	return nil
 }
 
 func (s *recordingStream) CloseSend() error {
 	exit := s.enter()
-	s.closes++
-	s.calls = append(s.calls, "close")
+	if s.holdClose != nil {
+		eventually(s.holdClose)
+	}
+	s.closes.Add(1)
+	s.record("close")
 	exit()
+	if s.waitReturned.Load() {
+		s.lateClose.Store(true)
+	}
 	s.once.Do(func() { close(s.closed) })
 	return nil
 }
 
+// TestBidi_Writer_ManyProducers_EachMessageOnce has eight producers write
+// fifty messages each at once. The first Send waits until every producer is
+// waiting in Write, or until a second call on the stream starts: a Write
+// that calls Send itself shows as two senders every time.
 func TestBidi_Writer_ManyProducers_EachMessageOnce(t *testing.T) {
+	const producers, each = 8, 50
 	stream := newRecordingStream()
+	stream.holdFirstSend = func() bool { return blockedIn(lessonGoroutines(), "(*Writer[...]).Write") >= producers }
 	w := bidi.NewWriter[bidipb.CalcRequest](harness.Context(t), stream)
 
-	const producers, each = 8, 50
 	var wg sync.WaitGroup
 	errs := make(chan error, producers*each)
 	for p := range producers {
@@ -106,15 +140,15 @@ func TestBidi_Writer_ManyProducers_EachMessageOnce(t *testing.T) {
 	doneWriting(t, w)
 	require.NoError(t, waitWriter(t, w), "Wait after DoneWriting")
 
-	// Wait returned, so the send loop is over and its record is safe to read.
-	require.NotEmpty(t, stream.calls, "calls on the stream")
-	require.False(t, stream.overlapped,
+	require.False(t, stream.overlapped.Load(),
 		"Send or CloseSend ran on two goroutines at once: only the Writer's loop may call them")
-	assert.Equal(t, "close", stream.calls[len(stream.calls)-1], "the last call on the stream: CloseSend, after every Send")
+	calls := stream.recorded()
+	require.NotEmpty(t, calls, "calls on the stream")
+	assert.Equal(t, "close", calls[len(calls)-1], "the last call on the stream: CloseSend, after every Send")
 
 	seen := map[string]int{}
 	last := map[int]int{} // producer -> last message index seen
-	for _, call := range stream.calls[:len(stream.calls)-1] {
+	for _, call := range calls[:len(calls)-1] {
 		seen[call]++
 		var id int
 		_, err := fmt.Sscanf(call, "send %d", &id)
@@ -132,27 +166,65 @@ func TestBidi_Writer_ManyProducers_EachMessageOnce(t *testing.T) {
 }
 
 // TestBidi_Writer_DoneWritingDuringSend_ClosesAfterIt calls DoneWriting while
-// a Send is blocked (as under flow control). DoneWriting only signals: it
-// returns at once, and CloseSend waits for that Send to return, since the two
-// may never run at the same time. Then Wait returns only once the loop has
-// stopped.
+// a Send is blocked (as under flow control) and another producer waits to
+// write. DoneWriting only signals: it returns at once, and CloseSend waits for
+// that Send to return, since the two may never run at the same time. Every
+// message a Write accepted is sent before CloseSend. And Wait returns only
+// once the loop has stopped: CloseSend is held until Wait is seen waiting,
+// so a Wait that returns sooner shows every time.
 func TestBidi_Writer_DoneWritingDuringSend_ClosesAfterIt(t *testing.T) {
 	stream, release := gated(t)
+	var waiter atomic.Value // the goroutine in w.Wait()
+	stream.holdClose = func() bool {
+		if stream.waitReturned.Load() {
+			return true
+		}
+		id, _ := waiter.Load().(string)
+		g, ok := lessonGoroutines()[id]
+		return ok && blocked(g.state)
+	}
 	w := bidi.NewWriter[bidipb.CalcRequest](harness.Context(t), stream)
 
 	require.NoError(t, write(t, w, add(1, 0, 0)), "Write")
 	harness.Wait(t, stream.inSend, "the Writer's loop to call Send")
 
+	accepted := make(chan int64, 32) // ids whose Write returned nil
+	producing := make(chan struct{})
+	go func() {
+		defer close(producing)
+		for id := int64(2); id <= 21; id++ {
+			if w.Write(add(id, 0, 0)) != nil {
+				return
+			}
+			accepted <- id
+		}
+	}()
+	waitUntilWaitingIn(t, "(*Writer[...]).Write", producing, "a second producer's Write to wait for the busy loop (or to return)")
+
 	doneWriting(t, w) // fails here if DoneWriting waits for the blocked Send
-	assert.Zero(t, stream.closes,
+	assert.Zero(t, stream.closes.Load(),
 		"CloseSend ran while a Send was still in progress; leave CloseSend to the send loop")
 	release()
 
-	require.NoError(t, waitWriter(t, w), "Wait after DoneWriting")
-	// Read without a lock: -race reports it if Wait returned before the loop ended.
-	assert.Equal(t, []string{"send 1", "close"}, stream.calls, "calls on the stream, in order, once Wait has returned")
-	assert.False(t, stream.overlapped, "calls overlapped on the stream")
+	var err error
+	harness.Call(t, "w.Wait()", func() {
+		waiter.Store(currentGoroutine())
+		err = w.Wait()
+	})
+	stream.waitReturned.Store(true)
+	require.NoError(t, err, "Wait after DoneWriting")
 	harness.Wait(t, stream.closed, "the Writer's loop to call CloseSend")
+	assert.False(t, stream.lateClose.Load(), "CloseSend returned after Wait had: Wait must wait for the send loop to stop")
+
+	harness.Wait(t, producing, "the second producer's Write to return after DoneWriting")
+	close(accepted)
+	want := []string{"send 1"}
+	for id := range accepted {
+		want = append(want, fmt.Sprintf("send %d", id))
+	}
+	assert.Equal(t, append(want, "close"), stream.recorded(),
+		"calls on the stream: every message a Write accepted, then CloseSend")
+	assert.False(t, stream.overlapped.Load(), "calls overlapped on the stream")
 }
 
 func TestBidi_Writer_WriteAfterDoneWriting_ErrClosed(t *testing.T) {
@@ -168,7 +240,7 @@ func TestBidi_Writer_WriteAfterDoneWriting_ErrClosed(t *testing.T) {
 	for id := int64(2); id <= 21; id++ {
 		require.ErrorIs(t, write(t, w, add(id, 0, 0)), bidi.ErrClosed, "Write after DoneWriting")
 	}
-	assert.Equal(t, []string{"send 1", "close"}, stream.calls,
+	assert.Equal(t, []string{"send 1", "close"}, stream.recorded(),
 		"calls on the stream: a message written after DoneWriting is never sent, and CloseSend comes once")
 }
 
@@ -180,7 +252,7 @@ func TestBidi_Writer_NothingWritten_DoneWritingCloses(t *testing.T) {
 
 	doneWriting(t, w)
 	require.NoError(t, waitWriter(t, w), "Wait after DoneWriting with nothing written")
-	assert.Equal(t, []string{"close"}, stream.calls, "calls on the stream")
+	assert.Equal(t, []string{"close"}, stream.recorded(), "calls on the stream")
 }
 
 // TestBidi_Writer_SendFails_WritesStop makes the second Send fail with
@@ -196,7 +268,7 @@ func TestBidi_Writer_SendFails_WritesStop(t *testing.T) {
 	assert.ErrorIs(t, write(t, w, add(3, 0, 0)), io.EOF, "Write after a failed Send: the Send's error")
 	assert.ErrorIs(t, waitWriter(t, w), io.EOF, "Wait after a failed Send")
 	doneWriting(t, w) // after the loop stopped: does nothing
-	assert.Equal(t, []string{"send 1"}, stream.calls, "calls on the stream: nothing after the failed Send")
+	assert.Equal(t, []string{"send 1"}, stream.recorded(), "calls on the stream: nothing after the failed Send")
 }
 
 func TestBidi_Writer_ContextEnds_WriterStops(t *testing.T) {
@@ -207,5 +279,5 @@ func TestBidi_Writer_ContextEnds_WriterStops(t *testing.T) {
 
 	assert.ErrorIs(t, waitWriter(t, w), context.Canceled, "Wait after the context was cancelled, with no DoneWriting")
 	assert.ErrorIs(t, write(t, w, add(1, 0, 0)), context.Canceled, "Write after the Writer stopped: the loop's error")
-	assert.Empty(t, stream.calls, "calls on the stream after the context ended")
+	assert.Empty(t, stream.recorded(), "calls on the stream after the context ended")
 }

@@ -20,13 +20,8 @@ var ErrTimeout = errors.New("bidi: no message within the timeout")
 // message and a timer at once without ever abandoning a Recv half done.
 type Reader[T any] struct {
 	after   func(time.Duration) <-chan time.Time
-	results chan received[T] // closed after the last result
-	err     error            // the stream's final error; read only after results is closed
-}
-
-type received[T any] struct {
-	msg *T
-	err error
+	results chan *T // closed after the last message
+	err     error   // the stream's final error; read only after results is closed
 }
 
 // NewReader starts receiving from stream. ctx is the stream's context: when
@@ -36,7 +31,7 @@ func NewReader[T any](ctx context.Context, stream Receiver[T], after func(time.D
 	if after == nil {
 		after = time.After
 	}
-	r := &Reader[T]{after: after, results: make(chan received[T])}
+	r := &Reader[T]{after: after, results: make(chan *T)}
 	go r.receive(ctx, stream)
 	return r
 }
@@ -51,7 +46,7 @@ func (r *Reader[T]) receive(ctx context.Context, stream Receiver[T]) {
 			return
 		}
 		select {
-		case r.results <- received[T]{msg: msg}:
+		case r.results <- msg:
 		case <-ctx.Done():
 			// Nobody will read this message: the stream is over. Wait for
 			// the Recv error that follows rather than inventing one.
@@ -64,11 +59,11 @@ func (r *Reader[T]) receive(ctx context.Context, stream Receiver[T]) {
 // status error it ended with. After the end it keeps returning that error.
 func (r *Reader[T]) Read(timeout time.Duration) (*T, error) {
 	select {
-	case got, ok := <-r.results:
+	case msg, ok := <-r.results:
 		if !ok {
 			return nil, r.err
 		}
-		return got.msg, nil
+		return msg, nil
 	case <-r.after(timeout):
 		return nil, ErrTimeout
 	}

@@ -1,0 +1,78 @@
+// Mistake: The Reader hands the end of the stream over once, like a message.
+//
+// Why it is wrong: The first Read after the end gets the error; the next one
+// waits on a channel nobody will ever send on again. After the end, every Read
+// must return the same error: close the channel, and keep the error.
+//
+// Caught by: TestBidi_Reader_StreamFails_ReadReturnsStatus
+
+package bidi
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Receiver is the receiving half of a stream, client or server side.
+type Receiver[T any] interface {
+	Recv() (*T, error)
+}
+
+// ErrTimeout is what Read returns when no message arrived in time. The
+// stream is still usable: call Read again.
+var ErrTimeout = errors.New("bidi: no message within the timeout")
+
+// Reader is Python's read(timeout) for a Go stream. One goroutine of its own
+// owns Recv and hands each result over a channel, so Read can wait for a
+// message and a timer at once without ever abandoning a Recv half done.
+type Reader[T any] struct {
+	after   func(time.Duration) <-chan time.Time
+	results chan received[T]
+}
+
+type received[T any] struct {
+	msg *T
+	err error
+}
+
+// NewReader starts receiving from stream. ctx is the stream's context: when
+// it ends, the receiving goroutine stops even if nobody reads any more. after
+// is time.After in production; nil means time.After.
+func NewReader[T any](ctx context.Context, stream Receiver[T], after func(time.Duration) <-chan time.Time) *Reader[T] {
+	if after == nil {
+		after = time.After
+	}
+	r := &Reader[T]{after: after, results: make(chan received[T])}
+	go r.receive(ctx, stream)
+	return r
+}
+
+// receive is the only goroutine that calls Recv.
+func (r *Reader[T]) receive(ctx context.Context, stream Receiver[T]) {
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			r.results <- received[T]{err: err} // the end, handed over like a message
+			return
+		}
+		select {
+		case r.results <- received[T]{msg: msg}:
+		case <-ctx.Done():
+			// Nobody will read this message: the stream is over. Wait for
+			// the Recv error that follows rather than inventing one.
+		}
+	}
+}
+
+// Read returns the next message; or ErrTimeout if none came within timeout
+// (the stream stays usable); or io.EOF once the stream ended with OK; or the
+// status error it ended with. After the end it keeps returning that error.
+func (r *Reader[T]) Read(timeout time.Duration) (*T, error) {
+	select {
+	case got := <-r.results:
+		return got.msg, got.err
+	case <-r.after(timeout):
+		return nil, ErrTimeout
+	}
+}

@@ -1,0 +1,82 @@
+// Mistake: The Reader reports ctx.Err() instead of Recv's error once the
+// context has ended.
+//
+// Why it is wrong: ctx.Err() is a plain Go error (context.Canceled), not the
+// stream's status; Recv's error already is the status, codes.Canceled for a
+// stream whose handler returned. A caller checking status codes sees Unknown.
+//
+// Caught by: TestBidi_Reader_LeftoverAfterHandlerReturns_SeesCanceled
+
+package bidi
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Receiver is the receiving half of a stream, client or server side.
+type Receiver[T any] interface {
+	Recv() (*T, error)
+}
+
+// ErrTimeout is what Read returns when no message arrived in time. The
+// stream is still usable: call Read again.
+var ErrTimeout = errors.New("bidi: no message within the timeout")
+
+// Reader is Python's read(timeout) for a Go stream. One goroutine of its own
+// owns Recv and hands each result over a channel, so Read can wait for a
+// message and a timer at once without ever abandoning a Recv half done.
+type Reader[T any] struct {
+	after   func(time.Duration) <-chan time.Time
+	results chan *T // closed after the last message
+	err     error   // the stream's final error; read only after results is closed
+}
+
+// NewReader starts receiving from stream. ctx is the stream's context: when
+// it ends, the receiving goroutine stops even if nobody reads any more. after
+// is time.After in production; nil means time.After.
+func NewReader[T any](ctx context.Context, stream Receiver[T], after func(time.Duration) <-chan time.Time) *Reader[T] {
+	if after == nil {
+		after = time.After
+	}
+	r := &Reader[T]{after: after, results: make(chan *T)}
+	go r.receive(ctx, stream)
+	return r
+}
+
+// receive is the only goroutine that calls Recv.
+func (r *Reader[T]) receive(ctx context.Context, stream Receiver[T]) {
+	defer close(r.results)
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			r.err = err // io.EOF, or the status the stream ended with
+			if ctx.Err() != nil {
+				r.err = ctx.Err() // the stream's context ended: say so
+			}
+			return
+		}
+		select {
+		case r.results <- msg:
+		case <-ctx.Done():
+			// Nobody will read this message: the stream is over. Wait for
+			// the Recv error that follows rather than inventing one.
+		}
+	}
+}
+
+// Read returns the next message; or ErrTimeout if none came within timeout
+// (the stream stays usable); or io.EOF once the stream ended with OK; or the
+// status error it ended with. After the end it keeps returning that error.
+func (r *Reader[T]) Read(timeout time.Duration) (*T, error) {
+	select {
+	case msg, ok := <-r.results:
+		if !ok {
+			return nil, r.err
+		}
+		return msg, nil
+	case <-r.after(timeout):
+		return nil, ErrTimeout
+	}
+}
