@@ -56,6 +56,7 @@ func TestClientStream_Ack_EmptyTaskID_InvalidArgument(t *testing.T) {
 // received before stay recorded, none twice, and the handler returns the
 // error Recv gave it, as it is.
 func TestClientStream_Ack_CallBreaks_KeepsWhatArrived(t *testing.T) {
+	harness.See(t)
 	t.Run("the station cancels", ackStationCancels)
 	t.Run("the station's deadline passes", func(t *testing.T) {
 		hub := clientstream.NewServer()

@@ -67,6 +67,7 @@ func TestClientStream_Upload_NoReadings_EmptySummary(t *testing.T) {
 // DeadlineExceeded). Each time the handler returns the error Recv gave it, as
 // it is, and sends nothing: there is nobody left to read a summary.
 func TestClientStream_Upload_CallBreaks_HandlerReturnsRecvsError(t *testing.T) {
+	harness.See(t)
 	t.Run("the station cancels", func(t *testing.T) {
 		h := startHub(t)
 		ctx, cancel := context.WithCancel(harness.Context(t))
@@ -98,6 +99,7 @@ func TestClientStream_Upload_CallBreaks_HandlerReturnsRecvsError(t *testing.T) {
 // end the call at once, with InvalidArgument naming the reading by its
 // position (from 1) and its value.
 func TestClientStream_Upload_OutOfRange_InvalidArgumentNamesReading(t *testing.T) {
+	harness.See(t)
 	cases := []struct {
 		desc     string
 		values   []int64
