@@ -54,6 +54,15 @@ func listen(t *testing.T, ctx context.Context, client pubsubpb.HubClient, h pubs
 	return err
 }
 
+// requireStatus stops the test unless err carries want's code and message:
+// Listen hands the stream's own status back to its caller.
+func requireStatus(t *testing.T, want *status.Status, err error, what string) {
+	t.Helper()
+	if got := status.Convert(err); got.Code() != want.Code() || got.Message() != want.Message() {
+		t.Fatalf("%s: want codes.%s (%q), got %s", what, want.Code(), want.Message(), harness.Describe(err))
+	}
+}
+
 // --- Task 9: Tell events apart on the client ---
 
 func TestPubSub_Dispatch_EachKindToItsHandler(t *testing.T) {
@@ -124,6 +133,16 @@ func TestPubSub_Listen_DispatchesUntilGoodbyeAndEOF(t *testing.T) {
 		"the handlers Listen called")
 }
 
+func TestPubSub_Listen_EOFWithoutGoodbye_IsNil(t *testing.T) {
+	// io.EOF is the good ending even when no Goodbye came before it: the
+	// stream ended with status OK, and Listen returns nil.
+	client, _ := startScripted(t, &scriptedHub{script: []*pubsubpb.Event{first("ann", 1), message(1, "hello")}})
+	var r recorder
+	err := listen(t, harness.Context(t), client, r.handlers())
+	require.NoError(t, err, "Listen over a stream that ended with io.EOF right after a message")
+	assert.Equal(t, []string{"First(ann)", "Message(1, hello)"}, r.calls, "the handlers Listen called")
+}
+
 func TestPubSub_Listen_StreamError_IsReturned(t *testing.T) {
 	// A Recv error other than io.EOF is returned as it is: the caller reads
 	// the stream's own code and message from it.
@@ -133,8 +152,8 @@ func TestPubSub_Listen_StreamError_IsReturned(t *testing.T) {
 	})
 	var r recorder
 	err := listen(t, harness.Context(t), client, r.handlers())
-	harness.AssertCode(t, err, codes.ResourceExhausted, "Listen over a stream that failed after First")
-	assert.Equal(t, "scripted failure", status.Convert(err).Message(), "the message of Listen's error: return Recv's error as it is")
+	requireStatus(t, status.New(codes.ResourceExhausted, "scripted failure"), err,
+		"Listen over a stream that failed after First: return Recv's error as it is")
 	assert.Equal(t, []string{"First(ann)"}, r.calls, "the handlers Listen called before the failure")
 }
 
@@ -165,7 +184,8 @@ func TestPubSub_Listen_CallerCancels_ReturnsCanceled(t *testing.T) {
 	h := pubsub.Handlers{First: func(*pubsubpb.First) { cancel() }} // the caller gives up after First
 
 	err := listen(t, ctx, client, h)
-	harness.RequireCode(t, err, codes.Canceled, "Listen after its caller cancelled ctx: make the call with ctx (or one derived from it)")
+	requireStatus(t, status.New(codes.Canceled, "context canceled"), err,
+		"Listen after its caller cancelled ctx: make the call with ctx (or one derived from it), and return Recv's error as it is")
 	returned := srv.HandlerReturned(t, "Subscribe")
 	harness.AssertCode(t, returned.Err, codes.Canceled, "the server's Subscribe handler after the caller cancelled")
 }
