@@ -58,6 +58,8 @@ func (r *Reader[T]) receive(ctx context.Context, stream Receiver[T]) {
 // (the stream stays usable); or io.EOF once the stream ended with OK; or the
 // status error it ended with. After the end it keeps returning that error.
 func (r *Reader[T]) Read(timeout time.Duration) (*T, error) {
+	// A timer that never fires needs no Stop: since Go 1.23 the garbage
+	// collector frees it once nothing refers to it.
 	select {
 	case msg, ok := <-r.results:
 		if !ok {

@@ -53,6 +53,8 @@ func NewReader[T any](ctx context.Context, stream Receiver[T], after func(time.D
 // (the stream stays usable); or io.EOF once the stream ended with OK; or the
 // status error it ended with. After the end it keeps returning that error.
 func (r *Reader[T]) Read(timeout time.Duration) (*T, error) {
+	// A timer that never fires needs no Stop: since Go 1.23 the garbage
+	// collector frees it once nothing refers to it.
 	if r.err != nil {
 		return nil, r.err
 	}
