@@ -94,14 +94,18 @@ func (ib *idBench) seenID(t *testing.T) []string {
 }
 
 // TestInterceptors_RequestIDs_EveryCallGetsOne expects every call, of any
-// kind, to carry exactly one x-request-id, a new one each time.
+// kind, to carry exactly one x-request-id, a new one each time, next to the
+// metadata the caller's ctx already carries.
 func TestInterceptors_RequestIDs_EveryCallGetsOne(t *testing.T) {
 	ib := serveIDs(t)
-	ctx := harness.Context(t)
+	ctx := metadata.AppendToOutgoingContext(harness.Context(t), interceptors.AuthorizationKey, "Bearer tok-ada")
 
 	_, err := ib.client.Latest(ctx, &interceptorspb.LatestRequest{Station: "summit"})
 	harness.RequireOK(t, err, "Latest")
-	assert.Equal(t, []string{"req-1"}, ib.seenID(t), "the request ids Latest's handler received")
+	h := ib.nextHandled(t, "the Latest handler to run")
+	assert.Equal(t, []string{"req-1"}, h.md.Get(interceptors.RequestIDKey), "the request ids Latest's handler received")
+	assert.Equal(t, []string{"Bearer tok-ada"}, h.md.Get(interceptors.AuthorizationKey),
+		"the caller's own metadata, as the handler received it: append the id with metadata.AppendToOutgoingContext, which keeps it")
 
 	stream, err := ib.client.Watch(ctx, &interceptorspb.WatchRequest{Station: "summit"})
 	harness.RequireOK(t, err, "Watch")
@@ -189,6 +193,7 @@ func TestInterceptors_RequestIDs_EachStreamRecordedOnce(t *testing.T) {
 	harness.RequireOK(t, err, "Upload with a 50-byte send limit")
 	err = up.Send(readingOfSize(t, 51))
 	harness.AssertCode(t, err, codes.ResourceExhausted, "Send of 51 bytes with a 50-byte limit")
+	assert.Len(t, ib.records(t), 2, "records once the Upload's Send failed: an error the client made ends the stream there")
 	_, err = up.CloseAndRecv()
 	harness.AssertCode(t, err, codes.ResourceExhausted, "CloseAndRecv after the Send failed")
 

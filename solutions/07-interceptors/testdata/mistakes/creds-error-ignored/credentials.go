@@ -1,0 +1,48 @@
+// Mistake: GetRequestMetadata sends the call without a token when the source
+// fails.
+//
+// Why it is wrong: The call goes out unauthenticated, and the server's
+// answer ("who are you?") hides why: the identity provider is down.
+//
+// Caught by: TestInterceptors_TokenCredentials_SourceFails_Unauthenticated
+
+package interceptors
+
+import (
+	"context"
+
+	"google.golang.org/grpc/credentials"
+)
+
+// TokenSource hands out the current token, such as one an identity provider
+// issued. Safe for concurrent use.
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
+}
+
+// TokenCredentials puts "authorization: Bearer <token>" on every call of
+// the connection it is dialed with (grpc.WithPerRPCCredentials), asking
+// Source for the token each time, so a refreshed token is used from the next
+// call on.
+type TokenCredentials struct {
+	Source TokenSource
+}
+
+var _ credentials.PerRPCCredentials = TokenCredentials{}
+
+// GetRequestMetadata returns the metadata gRPC adds to each call. An error
+// fails the call: a plain error as codes.Unauthenticated.
+func (c TokenCredentials) GetRequestMetadata(ctx context.Context, uri ...string) (map[string]string, error) {
+	token, err := c.Source.Token(ctx)
+	if err != nil {
+		return nil, nil // no token: send the call without one
+	}
+	return map[string]string{AuthorizationKey: "Bearer " + token}, nil
+}
+
+// RequireTransportSecurity reports whether gRPC may send these credentials
+// only over an encrypted connection. A bearer token is a password anyone who
+// reads it can use: yes.
+func (TokenCredentials) RequireTransportSecurity() bool {
+	return true
+}
