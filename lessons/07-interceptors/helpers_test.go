@@ -13,6 +13,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,6 +71,10 @@ type fakeStations struct {
 	known   map[string]bool
 	follows chan *follow
 
+	// returned, if a test sets it, receives what each Watch handler
+	// returned, so that a Watch that never asks for readings fails at once.
+	returned chan error
+
 	mu     sync.Mutex
 	latest map[string]*interceptorspb.Reading
 	stored []*interceptorspb.Reading
@@ -91,7 +96,13 @@ func newStations(names ...string) *fakeStations {
 	return s
 }
 
+// askedKey marks a Watch's context: Follow sets the *atomic.Bool it holds.
+type askedKey struct{}
+
 func (s *fakeStations) Follow(ctx context.Context, station string, after uint64) (<-chan *interceptorspb.Reading, bool) {
+	if asked, ok := ctx.Value(askedKey{}).(*atomic.Bool); ok {
+		asked.Store(true)
+	}
 	if !s.known[station] {
 		return nil, false
 	}
@@ -128,7 +139,16 @@ func (s *fakeStations) storedCount() int {
 // nextFollow waits for Watch to ask the stations for readings.
 func (s *fakeStations) nextFollow(t *testing.T) *follow {
 	t.Helper()
-	return harness.Wait(t, s.follows, "Watch to call Stations.Follow")
+	select {
+	case f := <-s.follows:
+		return f
+	case err := <-s.returned: // nil unless the test set it
+		t.Fatalf("Watch returned %s before it asked Stations.Follow (with its stream's context) for the station's readings",
+			harness.Describe(err))
+	case <-harness.Timeout():
+		harness.Blocked(t, "Watch to call Stations.Follow")
+	}
+	return nil
 }
 
 // send hands Watch each reading, waiting until it took it.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -27,10 +28,28 @@ import (
 func startWatch(t *testing.T) (interceptorspb.TelemetryClient, *harness.Server, *fakeStations) {
 	t.Helper()
 	stations := newStations("summit", "valley")
+	stations.returned = make(chan error, 64)
 	srv := harness.Start(t, func(s *grpc.Server) {
-		interceptorspb.RegisterTelemetryServer(s, interceptors.NewServer(stations))
+		interceptorspb.RegisterTelemetryServer(s, &noteReturn{Server: interceptors.NewServer(stations), returned: stations.returned})
 	})
 	return interceptorspb.NewTelemetryClient(srv.Conn), srv, stations
+}
+
+// noteReturn is your Server, noting each Watch that returns without having
+// asked Stations.Follow for readings.
+type noteReturn struct {
+	*interceptors.Server
+	returned chan<- error
+}
+
+func (n *noteReturn) Watch(req *interceptorspb.WatchRequest, stream interceptorspb.Telemetry_WatchServer) error {
+	asked := new(atomic.Bool)
+	ctx := context.WithValue(stream.Context(), askedKey{}, asked)
+	err := n.Server.Watch(req, &watchStream{Telemetry_WatchServer: stream, ctx: ctx})
+	if !asked.Load() {
+		n.returned <- err
+	}
+	return err
 }
 
 // header waits for the stream's header.
