@@ -87,6 +87,52 @@ func (ib *idBench) records(t *testing.T) []interceptors.Record {
 	return rs
 }
 
+// latest calls Latest(station) through your interceptors, which must let
+// it return within WaitLimit.
+func (ib *idBench) latest(t *testing.T, ctx context.Context, station string) error {
+	t.Helper()
+	var err error
+	harness.Call(t, fmt.Sprintf("Latest(%q) through your interceptors", station), func() {
+		_, err = ib.client.Latest(ctx, &interceptorspb.LatestRequest{Station: station})
+	})
+	return err
+}
+
+// watch calls Watch("summit") through your interceptors and receives to
+// the end, which must come within WaitLimit.
+func (ib *idBench) watch(t *testing.T, ctx context.Context) error {
+	t.Helper()
+	var err error
+	harness.Call(t, `Watch("summit") through your interceptors, to its end`, func() {
+		var stream grpc.ServerStreamingClient[interceptorspb.Reading]
+		if stream, err = ib.client.Watch(ctx, &interceptorspb.WatchRequest{Station: "summit"}); err != nil {
+			return
+		}
+		for err == nil {
+			_, err = stream.Recv()
+		}
+		if err == io.EOF {
+			err = nil
+		}
+	})
+	return err
+}
+
+// upload calls Upload with one reading of station through your
+// interceptors, which must let it return within WaitLimit.
+func (ib *idBench) upload(t *testing.T, ctx context.Context, station string) error {
+	t.Helper()
+	var err error
+	harness.Call(t, fmt.Sprintf("Upload of a reading of %q through your interceptors", station), func() {
+		var stream grpc.ClientStreamingClient[interceptorspb.Reading, interceptorspb.UploadSummary]
+		if stream, err = ib.client.Upload(ctx); err == nil {
+			stream.Send(reading(station, 1))
+			_, err = stream.CloseAndRecv()
+		}
+	})
+	return err
+}
+
 // seenID is the request ids the next handler received.
 func (ib *idBench) seenID(t *testing.T) []string {
 	t.Helper()
@@ -100,21 +146,16 @@ func TestInterceptors_RequestIDs_EveryCallGetsOne(t *testing.T) {
 	ib := serveIDs(t)
 	ctx := metadata.AppendToOutgoingContext(harness.Context(t), interceptors.AuthorizationKey, "Bearer tok-ada")
 
-	_, err := ib.client.Latest(ctx, &interceptorspb.LatestRequest{Station: "summit"})
-	harness.RequireOK(t, err, "Latest")
+	harness.RequireOK(t, ib.latest(t, ctx, "summit"), "Latest")
 	h := ib.nextHandled(t, "the Latest handler to run")
 	assert.Equal(t, []string{"req-1"}, h.md.Get(interceptors.RequestIDKey), "the request ids Latest's handler received")
 	assert.Equal(t, []string{"Bearer tok-ada"}, h.md.Get(interceptors.AuthorizationKey),
 		"the caller's own metadata, as the handler received it: append the id with metadata.AppendToOutgoingContext, which keeps it")
 
-	stream, err := ib.client.Watch(ctx, &interceptorspb.WatchRequest{Station: "summit"})
-	harness.RequireOK(t, err, "Watch")
-	_, err = recvAll(t, stream)
-	harness.RequireOK(t, err, "Watch")
+	harness.RequireOK(t, ib.watch(t, ctx), "Watch")
 	assert.Equal(t, []string{"req-2"}, ib.seenID(t), "the request ids Watch's handler received")
 
-	_, err = upload(t, ctx, ib.client, reading("summit", 1))
-	harness.RequireOK(t, err, "Upload")
+	harness.RequireOK(t, ib.upload(t, ctx, "summit"), "Upload")
 	assert.Equal(t, []string{"req-3"}, ib.seenID(t), "the request ids Upload's handler received")
 }
 
@@ -126,14 +167,10 @@ func TestInterceptors_RequestIDs_KeepsTheCallersID(t *testing.T) {
 	ctx := metadata.AppendToOutgoingContext(harness.Context(t), interceptors.RequestIDKey, "retry-42")
 
 	for range 2 { // the first try, and the retry
-		_, err := ib.client.Latest(ctx, &interceptorspb.LatestRequest{Station: "summit"})
-		harness.RequireOK(t, err, "Latest with x-request-id retry-42")
+		harness.RequireOK(t, ib.latest(t, ctx, "summit"), "Latest with x-request-id retry-42")
 		assert.Equal(t, []string{"retry-42"}, ib.seenID(t), "the request ids the handler received")
 	}
-	stream, err := ib.client.Watch(ctx, &interceptorspb.WatchRequest{Station: "summit"})
-	harness.RequireOK(t, err, "Watch with x-request-id retry-42")
-	_, err = recvAll(t, stream)
-	harness.RequireOK(t, err, "Watch with x-request-id retry-42")
+	harness.RequireOK(t, ib.watch(t, ctx), "Watch with x-request-id retry-42")
 	assert.Equal(t, []string{"retry-42"}, ib.seenID(t), "the request ids the Watch handler received")
 
 	records := ib.records(t)
@@ -152,17 +189,13 @@ func TestInterceptors_RequestIDs_RecordsHowEachCallEnded(t *testing.T) {
 	ib := serveIDs(t)
 	ctx := harness.Context(t)
 
-	ib.client.Latest(ctx, &interceptorspb.LatestRequest{Station: "summit"})
-	ib.client.Latest(ctx, &interceptorspb.LatestRequest{Station: "valley"})
-	stream, err := ib.client.Watch(ctx, &interceptorspb.WatchRequest{Station: "summit"})
-	harness.RequireOK(t, err, "Watch")
-	recvAll(t, stream)
+	ib.latest(t, ctx, "summit")
+	ib.latest(t, ctx, "valley")
+	ib.watch(t, ctx)
 	ib.fails <- codes.Unavailable
-	stream, err = ib.client.Watch(ctx, &interceptorspb.WatchRequest{Station: "summit"})
-	harness.RequireOK(t, err, "Watch")
-	recvAll(t, stream)
-	upload(t, ctx, ib.client, reading("summit", 1))
-	upload(t, ctx, ib.client, reading("locked", 1))
+	ib.watch(t, ctx)
+	ib.upload(t, ctx, "summit")
+	ib.upload(t, ctx, "locked")
 
 	want := []interceptors.Record{
 		{Method: latestMethod, RequestID: "req-1", Code: codes.OK},
