@@ -41,7 +41,9 @@ func run() int {
 		Out:      os.Stdout,
 		Terminal: terminal,
 		Color:    terminal && os.Getenv("NO_COLOR") == "",
-		Debounce: 150 * time.Millisecond,
+		// An editor's save is a few writes within milliseconds (a temporary
+		// file, a rename); waiting longer only delays the answer.
+		Debounce: 50 * time.Millisecond,
 	}
 	err = w.Run(ctx, os.Args[1:])
 	var usage *workbook.UsageError
