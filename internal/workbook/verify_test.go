@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -156,9 +157,12 @@ func TestClassroomWorkflow_OneGradedStepPerLesson(t *testing.T) {
 	for _, e := range entries {
 		if m := regexp.MustCompile(`^(\d\d)-`).FindStringSubmatch(e.Name()); e.IsDir() && m != nil {
 			lessons++
-			assert.Contains(t, string(workflow), "command: go run ./cmd/workbook verify "+m[1]+"\n", e.Name())
-			assert.Contains(t, string(workflow), "LESSON"+m[1]+"_RESULTS: \"${{steps.lesson"+m[1]+".outputs.result}}\"", e.Name())
-			assert.Contains(t, strings.Split(runners[1], ","), "lesson"+m[1], e.Name())
+			step := "command: go run ./cmd/workbook verify " + m[1] + "\n"
+			report := "LESSON" + m[1] + "_RESULTS: \"${{steps.lesson" + m[1] + ".outputs.result}}\""
+			assert.True(t, strings.Contains(string(workflow), step) && strings.Contains(string(workflow), report) &&
+				slices.Contains(strings.Split(runners[1], ","), "lesson"+m[1]),
+				"classroom.yml does not grade lessons/%s: give it a step like lesson 01's (id lesson%s), its %q line in the reporter's env, and lesson%s in its runners",
+				e.Name(), m[1], report, m[1])
 		}
 	}
 	assert.Equal(t, lessons, strings.Count(string(workflow), "uses: classroom-resources/autograding-command-grader@v1"))
