@@ -170,35 +170,19 @@ func TestBidi_Work_PushesWithoutWaitingForAcks(t *testing.T) {
 	harness.RequireOK(t, errOrNil(w.end(t, "Work to end after the worker's CloseSend")), "Work, worker side, after CloseSend")
 }
 
-// TestBidi_Work_PushesAndAcksInFlightTogether pushes tasks from the test
-// while the worker acks each one on another goroutine as it arrives: pushes
-// travel one way and acks the other, on one stream, at the same time.
+// TestBidi_Work_PushesAndAcksInFlightTogether acks each task as it arrives
+// and pushes the next one at once: the ack travels to the handler while the
+// next task travels to the worker, on one stream, at the same time.
 func TestBidi_Work_PushesAndAcksInFlightTogether(t *testing.T) {
 	d := startDispatcher(t, 64)
 	w := openWorker(t, harness.Context(t), d, register("grace"))
 
 	const n = 200
-	acked := make(chan error, 1)
-	go func() { // the worker's only sender from here on
-		for range n {
-			select {
-			case task := <-w.got:
-				if err := w.stream.Send(ackOf(task.GetId())); err != nil {
-					acked <- err
-					return
-				}
-			case <-w.done:
-				acked <- w.err
-				return
-			}
-		}
-		acked <- nil
-	}()
 	for id := int64(1); id <= n; id++ {
 		w.push(t, d, id)
+		task := w.next(t)
+		w.send(t, ackOf(task.GetId()), "acking the task just received")
 	}
-	err := harness.Wait(t, acked, "the worker to receive and ack every task")
-	require.NoError(t, err, "the worker receiving and acking %d tasks: got %s", n, harness.Describe(err))
 	require.NoError(t, w.stream.CloseSend())
 
 	harness.RequireOK(t, errOrNil(w.end(t, "Work to end after the worker's CloseSend")), "Work after 200 pushes and acks")
