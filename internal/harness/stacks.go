@@ -30,14 +30,47 @@ type goroutine struct {
 
 // allGoroutines parses runtime.Stack of every goroutine.
 func allGoroutines() []goroutine {
+	return parseStacks(dumpAll())
+}
+
+// dumpAll is Go's goroutine dump: runtime.Stack of every goroutine.
+func dumpAll() []byte {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return parseStacks(buf[:n])
+			return buf[:n]
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+}
+
+// Goroutine is one entry of Go's goroutine dump, for a test that must see
+// where other goroutines wait: a Close still waiting for its reader, a
+// handler inside GracefulStop. Events on channels cannot show that a
+// goroutine has reached a blocking call; the dump can.
+type Goroutine struct {
+	ID    int
+	State string // "chan send", "select", "sync.Mutex.Lock", "running", …
+	Stack string // the dump's entry for it, header line included
+}
+
+// Goroutines returns every goroutine alive now.
+func Goroutines() []Goroutine {
+	var out []Goroutine
+	for _, entry := range strings.Split(string(dumpAll()), "\n\n") {
+		entry = strings.TrimSpace(entry)
+		head, _, _ := strings.Cut(entry, "\n")
+		idText, rest, ok := strings.Cut(strings.TrimPrefix(head, "goroutine "), " [")
+		if !ok {
+			continue
+		}
+		id, _ := strconv.Atoi(idText)
+		state, _, _ := strings.Cut(rest, "]")
+		state, _, _ = strings.Cut(state, ",") // drop ", 2 minutes"
+		out = append(out, Goroutine{ID: id, State: state, Stack: entry})
+	}
+	return out
 }
 
 // currentGoroutine is the calling goroutine, with its frames.

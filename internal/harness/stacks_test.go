@@ -1,7 +1,10 @@
 package harness
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -123,4 +126,28 @@ func TestWaitsForOtherTests(t *testing.T) {
 	assert.False(t, stuck.waitsForOtherTests())
 	assert.Equal(t, stuck.place(), parseStacks([]byte(dump))[0].place(), "the same place twice: stuck")
 	assert.NotEqual(t, stuck.place(), parent[0].place())
+}
+
+func TestGoroutines_FindsOneBlockedInAChannelSend(t *testing.T) {
+	unblock := make(chan struct{})
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		unblock <- struct{}{}
+	}()
+	t.Cleanup(func() { <-unblock; <-sent })
+
+	found := func() (Goroutine, bool) {
+		for _, g := range Goroutines() {
+			if g.State == "chan send" && strings.Contains(g.Stack, "TestGoroutines_FindsOneBlockedInAChannelSend.func1") {
+				return g, true
+			}
+		}
+		return Goroutine{}, false
+	}
+	var g Goroutine
+	require.Eventually(t, func() bool { var ok bool; g, ok = found(); return ok }, WaitLimit, time.Millisecond,
+		"the goroutine sending on unblock, in state chan send")
+	assert.Positive(t, g.ID)
+	assert.True(t, strings.HasPrefix(g.Stack, fmt.Sprintf("goroutine %d [chan send", g.ID)), "the entry starts with its header: got %q", g.Stack)
 }

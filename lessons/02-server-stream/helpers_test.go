@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -414,22 +413,9 @@ func lessonLine(stack string) string {
 // waitingIn counts the goroutines that are blocked (not running) with fn on
 // their stack, fn as the goroutine dump spells it.
 func waitingIn(fn string) int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	count := 0
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		head, _, _ := strings.Cut(g, "\n")
-		if strings.Contains(head, "[running]") || strings.Contains(head, "[runnable]") {
-			continue
-		}
-		if strings.Contains(g, fn) {
+	for _, g := range harness.Goroutines() {
+		if g.State != "running" && g.State != "runnable" && strings.Contains(g.Stack, fn) {
 			count++
 		}
 	}

@@ -140,10 +140,10 @@ func (c *watchedClient) Calculate(ctx context.Context, opts ...grpc.CallOption) 
 // callerWaits reports whether the goroutine that called CalculateAll is
 // still in it and blocked, with nothing else of yours but self able to move:
 // then it can only be waiting for self.
-func (c *watchedClient) callerWaits(self string) bool {
+func (c *watchedClient) callerWaits(self int) bool {
 	gs := lessonGoroutines()
-	g, ok := gs[c.caller.Load().(string)]
-	return ok && blocked(g.state) && othersBlocked(gs, self)
+	g, ok := gs[c.caller.Load().(int)]
+	return ok && blocked(g.State) && othersBlocked(gs, self)
 }
 
 // watchedStream counts the calls in progress on each side. gRPC allows one

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -98,43 +99,25 @@ func readInBackground(r *bidi.Reader[bidipb.CalcReply], timeout time.Duration) <
 // lessonPackage is the import path of the code you write.
 var lessonPackage = reflect.TypeFor[bidi.Departure]().PkgPath()
 
-// goroutine is one entry of Go's goroutine dump.
-type goroutine struct {
-	state string // "select", "chan send", "running", ...
-	stack string
-}
-
 // lessonGoroutines returns, by id, every goroutine that runs your code or was
 // started by it.
-func lessonGoroutines() map[string]goroutine {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	mine := map[string]goroutine{}
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		head, _, _ := strings.Cut(g, "\n")
-		id, rest, _ := strings.Cut(strings.TrimPrefix(head, "goroutine "), " [")
-		state, _, _ := strings.Cut(rest, "]")
-		state, _, _ = strings.Cut(state, ",") // drop ", 2 minutes"
-		if strings.Contains(g, lessonPackage+".") {
-			mine[id] = goroutine{state: state, stack: g}
+func lessonGoroutines() map[int]harness.Goroutine {
+	mine := map[int]harness.Goroutine{}
+	for _, g := range harness.Goroutines() {
+		if strings.Contains(g.Stack, lessonPackage+".") {
+			mine[g.ID] = g
 		}
 	}
 	return mine
 }
 
 // currentGoroutine returns the id of the goroutine that calls it.
-func currentGoroutine() string {
+func currentGoroutine() int {
 	buf := make([]byte, 64)
 	buf = buf[:runtime.Stack(buf, false)]
 	id, _, _ := strings.Cut(strings.TrimPrefix(string(buf), "goroutine "), " ")
-	return id
+	n, _ := strconv.Atoi(id)
+	return n
 }
 
 // blocked reports whether a goroutine in this state waits for another one:
@@ -150,9 +133,9 @@ func blocked(state string) bool {
 
 // othersBlocked reports whether every goroutine of your code but self is
 // blocked, so that none of them will do anything until another one acts.
-func othersBlocked(gs map[string]goroutine, self string) bool {
+func othersBlocked(gs map[int]harness.Goroutine, self int) bool {
 	for id, g := range gs {
-		if id != self && !blocked(g.state) {
+		if id != self && !blocked(g.State) {
 			return false
 		}
 	}
@@ -161,10 +144,10 @@ func othersBlocked(gs map[string]goroutine, self string) bool {
 
 // blockedIn counts the goroutines of your code blocked inside fn, a
 // function name as Go's goroutine dump writes it: "(*Writer[...]).Write".
-func blockedIn(gs map[string]goroutine, fn string) int {
+func blockedIn(gs map[int]harness.Goroutine, fn string) int {
 	n := 0
 	for _, g := range gs {
-		if blocked(g.state) && strings.Contains(g.stack, lessonPackage+"."+fn+"(") {
+		if blocked(g.State) && strings.Contains(g.Stack, lessonPackage+"."+fn+"(") {
 			n++
 		}
 	}
@@ -190,14 +173,14 @@ func eventually(cond func() bool) bool {
 
 // requireNoGoroutineLeft fails the test unless every goroutine of your code
 // that was not in before has ended.
-func requireNoGoroutineLeft(t *testing.T, before map[string]goroutine, what string) {
+func requireNoGoroutineLeft(t *testing.T, before map[int]harness.Goroutine, what string) {
 	t.Helper()
 	var left []string
 	gone := eventually(func() bool {
 		left = left[:0]
 		for id, g := range lessonGoroutines() {
 			if _, old := before[id]; !old {
-				left = append(left, g.stack)
+				left = append(left, g.Stack)
 			}
 		}
 		return len(left) == 0

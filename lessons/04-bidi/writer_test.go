@@ -179,9 +179,9 @@ func TestBidi_Writer_DoneWritingDuringSend_ClosesAfterIt(t *testing.T) {
 		if stream.waitReturned.Load() {
 			return true
 		}
-		id, _ := waiter.Load().(string)
+		id, _ := waiter.Load().(int)
 		g, ok := lessonGoroutines()[id]
-		return ok && blocked(g.state)
+		return ok && blocked(g.State)
 	}
 	w := bidi.NewWriter[bidipb.CalcRequest](harness.Context(t), stream)
 

@@ -458,17 +458,8 @@ func waitForShutdownInGracefulStop(t *testing.T, done <-chan struct{}) {
 // gracefulStopInShutdown reports whether some goroutine's stack has
 // GracefulStop called from Shutdown (not from a goroutine Shutdown started).
 func gracefulStopInShutdown() bool {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "\ngoogle.golang.org/grpc.(*Server).GracefulStop(") && strings.Contains(g, "\n"+shutdownFunc+"(") {
+	for _, g := range harness.Goroutines() {
+		if strings.Contains(g.Stack, "\ngoogle.golang.org/grpc.(*Server).GracefulStop(") && strings.Contains(g.Stack, "\n"+shutdownFunc+"(") {
 			return true
 		}
 	}

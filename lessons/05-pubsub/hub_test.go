@@ -3,6 +3,7 @@ package pubsub_test
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -198,6 +199,7 @@ func TestPubSub_Hub_ConcurrentPublishers_OneOrderForEveryone(t *testing.T) {
 				return
 			}
 			seqs[w] = append(seqs[w], seq)
+			runtime.Gosched() // another goroutine's turn: its Subscribe comes right after this fan-out
 		}
 	})
 	require.NoError(t, errors.Join(errs...), "hub calls made at the same time as others")
