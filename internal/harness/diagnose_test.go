@@ -126,15 +126,15 @@ Seen so far:
 			clientDone: true, clientErr: status.Error(codes.DeadlineExceeded, "context deadline exceeded"), clientEnd: ctxEnd{ago("10ms"), endFailSafe},
 			returned: true, handlerErr: canceled, serverEnd: ago("10ms"),
 			ops: []*op{
-				kept(opClientRecv, 1, "4s", "10ms", endFailSafe), kept(opHandler, 0, "4s", "10ms", endFailSafe),
-				kept(opServerRecv, 4, "4s", "10ms", endFailSafe),
+				kept(opClientRecv, 1, "2s", "10ms", endFailSafe), kept(opHandler, 0, "2s", "10ms", endFailSafe),
+				kept(opServerRecv, 4, "2s", "10ms", endFailSafe),
 			}}},
 		want: `Still in progress:
-  client: Recv, waiting for message #1, for 3.99s, until its call's context reached the harness's fail-safe deadline (CallTimeout, 4s)
-  server: handler Upload running, for 3.99s, until its call's context reached the harness's fail-safe deadline (CallTimeout, 4s)
-  server: Recv, waiting for message #4, for 3.99s, until its call's context reached the harness's fail-safe deadline (CallTimeout, 4s)
+  client: Recv, waiting for message #1, for 1.99s, until its call's context reached the harness's fail-safe deadline (CallTimeout, 2s)
+  server: handler Upload running, for 1.99s, until its call's context reached the harness's fail-safe deadline (CallTimeout, 2s)
+  server: Recv, waiting for message #4, for 1.99s, until its call's context reached the harness's fail-safe deadline (CallTimeout, 2s)
 Seen so far:
-  client: sent 3, received 0; has not called CloseSend; the call ended for it with codes.DeadlineExceeded ("context deadline exceeded"); its context reached the harness's fail-safe deadline (CallTimeout, 4s) 10ms ago
+  client: sent 3, received 0; has not called CloseSend; the call ended for it with codes.DeadlineExceeded ("context deadline exceeded"); its context reached the harness's fail-safe deadline (CallTimeout, 2s) 10ms ago
   server: received 3, sent 0; the handler returned codes.Canceled ("context canceled"); its context ended 10ms ago
 What that means:
   The server's Recv returns io.EOF only after the client calls CloseSend (CloseAndRecv does both), and the client has not: it waits in Recv for the reply instead.

@@ -119,7 +119,7 @@ func (f fixture) failingTests(t *testing.T) {
 	assert.Equal(t, `Re-read the lesson's README.md (no task's "Tests:" line names TestUnlisted).`, lastLine(out["TestUnlisted"]))
 
 	inOrder(t, out["TestCall_PublishDeadlocks"],
-		`hub.Publish\(\) did not return within 2s: it is blocked.`,
+		`hub.Publish\(\) did not return within 1s: it is blocked.`,
 		`Where the lesson's code is stuck:`,
 		`lesson.go:30 in \(\*Hub\).Count: waiting to lock a mutex that is already locked, by another goroutine or by this one \(Go's mutexes are not re-entrant\)`,
 	)

@@ -15,8 +15,8 @@ import "time"
 // because the fail-safe ended a call can pass for something that happened on
 // time. (A wait late in a long test gives up sooner still: see limitFor.)
 const (
-	WaitLimit   = 2 * time.Second
-	CallTimeout = 4 * time.Second
+	WaitLimit   = 1 * time.Second
+	CallTimeout = 2 * time.Second
 )
 
 // waitLimit is WaitLimit; the harness's own tests shorten it.
