@@ -102,6 +102,8 @@ func (r *Reader[T]) Read(timeout time.Duration) (*T, error) {
 	if r.end != nil {
 		return nil, r.end
 	}
+	// If a result comes first, the timer is left to run out: since Go 1.23
+	// an unstopped timer that nothing refers to is garbage, and needs no Stop.
 	timer := r.after(timeout)
 	select {
 	case res := <-r.results:

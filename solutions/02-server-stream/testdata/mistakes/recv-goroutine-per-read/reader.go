@@ -87,6 +87,8 @@ func (r *Reader[T]) Read(timeout time.Duration) (*T, error) {
 		msg, err := r.stream.Recv()
 		results <- result[T]{msg, err}
 	}()
+	// If a result comes first, the timer is left to run out: since Go 1.23
+	// an unstopped timer that nothing refers to is garbage, and needs no Stop.
 	timer := r.after(timeout)
 	select {
 	case res := <-results:

@@ -72,8 +72,8 @@ func (w *Writer[T]) loop() {
 				return
 			}
 			if err := w.stream.Send(msg); err != nil {
-				// io.EOF here means the server ended the call; the reason
-				// comes from Recv, not from Send.
+				// io.EOF says only that the call is over: the server ended
+				// it, the connection broke, or ctx ended. Recv has the reason.
 				w.err = err
 				return
 			}

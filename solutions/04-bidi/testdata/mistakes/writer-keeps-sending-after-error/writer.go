@@ -65,8 +65,8 @@ func (w *Writer[T]) loop() {
 		select {
 		case msg := <-w.in:
 			if err := w.stream.Send(msg); err != nil {
-				// io.EOF here means the server ended the call; the reason
-				// comes from Recv, not from Send.
+				// io.EOF says only that the call is over: the server ended
+				// it, the connection broke, or ctx ended. Recv has the reason.
 				w.err = err // remember it, and carry on: the next Send may work
 			}
 		case <-w.closing:

@@ -60,8 +60,9 @@ func (l *Log) appendLocked(payload string) uint64 {
 	l.last++
 	l.events = append(l.events, &resiliencepb.Event{Seq: l.last, Payload: payload})
 	if len(l.events) > l.size {
-		// The dropped event's slot is reused when append next grows the
-		// slice: the log's memory stays within about twice size.
+		// The dropped event stays in the array behind the slice until
+		// append next outgrows it and copies only the events kept: the
+		// log holds at most about twice size events in memory.
 		l.events = l.events[1:]
 	}
 	return l.last

@@ -37,8 +37,9 @@ func ServiceConfig() string {
 
 // Keepalive returns the two halves of one agreement: the client pings a
 // connection that has been quiet for 30 s and gives up on it 10 s later; the
-// server accepts pings 20 s apart or more. Neither side pings a connection
-// with no call on it.
+// server accepts pings 20 s apart or more. The client pings only while a
+// call is open: the server does not accept pings on a connection with no
+// call (PermitWithoutStream false on both sides).
 func Keepalive() (keepalive.ClientParameters, keepalive.EnforcementPolicy) {
 	return keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second},
 		keepalive.EnforcementPolicy{MinTime: 20 * time.Second}
