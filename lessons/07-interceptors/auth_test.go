@@ -202,12 +202,12 @@ func TestInterceptors_ServerOptions_LogsAroundAuthentication(t *testing.T) {
 		_, err = stream.Recv()
 	}
 	harness.AssertCode(t, err, codes.Unauthenticated, "Watch with no token")
-	assert.Equal(t, watchMethod+" received=0 sent=0 code=Unauthenticated", log.next(t, "the log line of the rejected Watch"),
+	assert.Equal(t, watchMethod+" received=0 sent=0 code=Unauthenticated", log.written(t, "the rejected Watch", statusReceived),
 		"the log line of a Watch that authentication rejected: put LogStream before auth.Stream")
 
 	_, err = b.client.Latest(ctx, &interceptorspb.LatestRequest{Station: "summit"})
 	harness.AssertCode(t, err, codes.Unauthenticated, "Latest with no token")
-	assert.Equal(t, latestMethod+" received=1 sent=0 code=Unauthenticated", log.next(t, "the log line of the rejected Latest"),
+	assert.Equal(t, latestMethod+" received=1 sent=0 code=Unauthenticated", log.written(t, "the rejected Latest", statusReceived),
 		"the log line of a Latest that authentication rejected: put LogUnary before auth.Unary")
 
 	stream, err = b.client.Watch(withToken(ctx, "tok-ada"), &interceptorspb.WatchRequest{Station: "summit"})
@@ -217,5 +217,5 @@ func TestInterceptors_ServerOptions_LogsAroundAuthentication(t *testing.T) {
 	b.stations.nextFollow(t).stop()
 	_, err = recvAll(t, stream)
 	harness.AssertCode(t, err, codes.OK, `Watch("summit") as Ada`)
-	assert.Equal(t, watchMethod+" received=1 sent=0 code=OK", log.next(t, "the log line of Ada's Watch"), "the log line of Ada's Watch")
+	assert.Equal(t, watchMethod+" received=1 sent=0 code=OK", log.written(t, "Ada's Watch", statusReceived), "the log line of Ada's Watch")
 }

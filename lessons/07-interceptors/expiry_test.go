@@ -28,27 +28,28 @@ func serveExpiring(t *testing.T) (*bench, *fakeTimers) {
 
 // TestInterceptors_Expire_EndsTheStreamWhenTheTokenExpires watches as Bob,
 // whose token expires in an hour, and expects Expire to start a timer for
-// exactly that hour and, when it fires, to end the stream with
-// codes.Unauthenticated (the trailer still says where to resume).
+// exactly that hour before it calls the handler and, when it fires, to end
+// the stream with codes.Unauthenticated (the trailer still says where to
+// resume).
 func TestInterceptors_Expire_EndsTheStreamWhenTheTokenExpires(t *testing.T) {
 	b, timers := serveExpiring(t)
 
 	stream, err := b.client.Watch(withToken(harness.Context(t), "tok-bob"), &interceptorspb.WatchRequest{Station: "summit"})
 	harness.RequireOK(t, err, `Watch("summit") as Bob`)
-	timer := timers.next(t)
-	assert.Equal(t, time.Hour, timer.d, "the timer's duration: Bob's token expires an hour after Now()")
 	f := b.stations.nextFollow(t)
+	timer := timers.asked(t, "the Watch handler ran")
+	assert.Equal(t, time.Hour, timer.d, "the timer's duration: Bob's token expires an hour after Now()")
 	f.send(t, reading("summit", 1))
 	_, err = stream.Recv()
 	harness.RequireOK(t, err, "Recv of reading 1, before the token expires")
 
 	timer.fire(t) // the hour has passed
+	end := b.nextEnded(t, "the server to end the Watch once the token expired")
+	harness.AssertCode(t, end.err, codes.Unauthenticated, "what the server's interceptors returned for the Watch")
 	_, err = stream.Recv()
 	harness.AssertCode(t, err, codes.Unauthenticated, "Recv once Bob's token expired")
 	assert.Contains(t, status.Convert(err).Message(), "Bob", "the message should say whose token expired")
 	assert.Equal(t, []string{cursor(1)}, stream.Trailer().Get(interceptors.CursorKey), "the trailer's cursor: where to resume")
-	end := b.nextEnded(t, "the server to end the Watch")
-	harness.AssertCode(t, end.err, codes.Unauthenticated, "what the server's interceptors returned for the Watch")
 }
 
 // TestInterceptors_Expire_StreamEndsFirst_StopsTheTimer expects a stream
@@ -60,8 +61,8 @@ func TestInterceptors_Expire_StreamEndsFirst_StopsTheTimer(t *testing.T) {
 
 	stream, err := b.client.Watch(withToken(harness.Context(t), "tok-bob"), &interceptorspb.WatchRequest{Station: "summit"})
 	harness.RequireOK(t, err, `Watch("summit") as Bob`)
-	timer := timers.next(t)
 	b.stations.nextFollow(t).stop()
+	timer := timers.asked(t, "the Watch handler ran")
 	_, err = recvAll(t, stream)
 	harness.RequireOK(t, err, `Watch("summit") as Bob, to its end`)
 
@@ -79,8 +80,8 @@ func TestInterceptors_Expire_ClientCancels_StaysCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(withToken(harness.Context(t), "tok-bob"))
 	_, err := b.client.Watch(ctx, &interceptorspb.WatchRequest{Station: "summit"})
 	harness.RequireOK(t, err, `Watch("summit") as Bob`)
-	timer := timers.next(t)
 	b.stations.nextFollow(t)
+	timer := timers.asked(t, "the Watch handler ran")
 	cancel()
 
 	end := b.nextEnded(t, "the server to end the cancelled Watch")
@@ -104,7 +105,9 @@ func TestInterceptors_Expire_TokenThatNeverExpires_NoTimer(t *testing.T) {
 
 	_, err = b.client.Watch(withToken(ctx, "tok-cleo"), &interceptorspb.WatchRequest{Station: "summit"})
 	harness.RequireOK(t, err, `Watch("summit") as Cleo`)
-	assert.Equal(t, time.Nanosecond, timers.next(t).d, "the timer's duration for Cleo, whose token expires a nanosecond after Now()")
+	b.stations.nextFollow(t)
+	assert.Equal(t, time.Nanosecond, timers.asked(t, "Cleo's Watch handler ran").d,
+		"the timer's duration for Cleo, whose token expires a nanosecond after Now()")
 }
 
 // TestInterceptors_ServerOptions_ExpiryInsideAuthentication serves with your
@@ -119,12 +122,13 @@ func TestInterceptors_ServerOptions_ExpiryInsideAuthentication(t *testing.T) {
 
 	stream, err := b.client.Watch(withToken(harness.Context(t), "tok-bob"), &interceptorspb.WatchRequest{Station: "summit"})
 	harness.RequireOK(t, err, `Watch("summit") as Bob`)
-	timer := timers.next(t)
 	b.stations.nextFollow(t)
+	timer := timers.asked(t, "the Watch handler ran (Expire finds Bob's token only inside auth.Stream: chain it after it)")
 	timer.fire(t)
+	b.nextEnded(t, "the server to end the Watch once the token expired")
 	_, err = stream.Recv()
 	harness.AssertCode(t, err, codes.Unauthenticated, "Recv once Bob's token expired")
-	assert.Equal(t, watchMethod+" received=1 sent=0 code=Unauthenticated", log.next(t, "the log line of the expired Watch"), "the log line of the expired Watch")
+	assert.Equal(t, watchMethod+" received=1 sent=0 code=Unauthenticated", log.written(t, "the expired Watch", statusReceived), "the log line of the expired Watch")
 }
 
 // --- Follow -----------------------------------------------------------------
@@ -298,7 +302,7 @@ func TestInterceptors_Follow_CallerCancels_ReturnsAtOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(harness.Context(t))
 	done := make(chan error, 1)
 	go func() { done <- f.Follow(ctx, "summit", 0, func(r *interceptorspb.Reading) { got <- r.GetSeq() }) }()
-	harness.Wait(t, got, "Follow to handle reading 1")
+	waitWhileRunning(t, got, "it handled reading 1", done, `f.Follow(ctx, "summit", 0, handle)`)
 	cancel()
 
 	err := harness.Wait(t, done, "Follow to return once its caller cancelled")

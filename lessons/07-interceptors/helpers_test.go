@@ -71,8 +71,9 @@ type fakeStations struct {
 	known   map[string]bool
 	follows chan *follow
 
-	// returned, if a test sets it, receives what each Watch handler
-	// returned, so that a Watch that never asks for readings fails at once.
+	// returned receives what each Watch of your Server (see server)
+	// returned without having asked Follow, so that nextFollow fails at once
+	// instead of waiting for a Follow that will never come.
 	returned chan error
 
 	mu     sync.Mutex
@@ -86,27 +87,71 @@ type follow struct {
 	after    uint64
 	ctx      context.Context
 	readings chan *interceptorspb.Reading // unbuffered: a send returns once Watch took the reading
+	call     *watchCall                   // the Watch that asked; nil if its ctx does not say
 }
 
 func newStations(names ...string) *fakeStations {
-	s := &fakeStations{known: map[string]bool{}, follows: make(chan *follow, 64), latest: map[string]*interceptorspb.Reading{}}
+	s := &fakeStations{known: map[string]bool{}, follows: make(chan *follow, 64), returned: make(chan error, 64),
+		latest: map[string]*interceptorspb.Reading{}}
 	for _, n := range names {
 		s.known[n] = true
 	}
 	return s
 }
 
-// askedKey marks a Watch's context: Follow sets the *atomic.Bool it holds.
-type askedKey struct{}
+// server is your Server over s, as the tests serve it: each Watch is noted,
+// so that a wait for something a Watch that has returned will never do
+// ends at once.
+func (s *fakeStations) server() *noteReturn {
+	return &noteReturn{Server: interceptors.NewServer(s), returned: s.returned}
+}
+
+// noteReturn is your Server, noting when each Watch returns, and each
+// Watch that returns without having asked Stations.Follow for readings.
+type noteReturn struct {
+	*interceptors.Server
+	returned chan<- error
+}
+
+// watchCall is one call of your Server's Watch. Its context carries it, so
+// that Follow can tell which call asked.
+type watchCall struct {
+	asked    atomic.Bool   // it asked Stations.Follow
+	returned chan struct{} // closed once it returned
+	err      error         // what it returned, once returned is closed
+}
+
+type watchCallKey struct{}
+
+func (n *noteReturn) Watch(req *interceptorspb.WatchRequest, stream interceptorspb.Telemetry_WatchServer) error {
+	call := &watchCall{returned: make(chan struct{})}
+	ctx := context.WithValue(stream.Context(), watchCallKey{}, call)
+	err := n.Server.Watch(req, &watchStream{Telemetry_WatchServer: stream, ctx: ctx})
+	call.err = err
+	close(call.returned)
+	if !call.asked.Load() {
+		n.returned <- err
+	}
+	return err
+}
+
+// watchStream is a Watch stream with another context.
+type watchStream struct {
+	interceptorspb.Telemetry_WatchServer
+	ctx context.Context
+}
+
+func (s *watchStream) Context() context.Context { return s.ctx }
 
 func (s *fakeStations) Follow(ctx context.Context, station string, after uint64) (<-chan *interceptorspb.Reading, bool) {
-	if asked, ok := ctx.Value(askedKey{}).(*atomic.Bool); ok {
-		asked.Store(true)
+	call, _ := ctx.Value(watchCallKey{}).(*watchCall)
+	if call != nil {
+		call.asked.Store(true)
 	}
 	if !s.known[station] {
 		return nil, false
 	}
-	f := &follow{station: station, after: after, ctx: ctx, readings: make(chan *interceptorspb.Reading)}
+	f := &follow{station: station, after: after, ctx: ctx, readings: make(chan *interceptorspb.Reading), call: call}
 	s.follows <- f
 	return f.readings, true
 }
@@ -136,19 +181,36 @@ func (s *fakeStations) storedCount() int {
 	return len(s.stored)
 }
 
-// nextFollow waits for Watch to ask the stations for readings.
+// nextFollow waits for Watch to ask the stations for readings. A Watch
+// that returns without asking, or that asked and returned at once, never
+// takes a reading: either fails the test at once.
 func (s *fakeStations) nextFollow(t *testing.T) *follow {
 	t.Helper()
 	select {
 	case f := <-s.follows:
+		select {
+		case <-f.ended():
+			t.Fatalf("Watch asked Stations.Follow for %q, then returned %s without waiting for its readings",
+				f.station, harness.Describe(f.call.err))
+		default:
+		}
 		return f
-	case err := <-s.returned: // nil unless the test set it
+	case err := <-s.returned:
 		t.Fatalf("Watch returned %s before it asked Stations.Follow (with its stream's context) for the station's readings",
 			harness.Describe(err))
 	case <-harness.Timeout():
 		harness.Blocked(t, "Watch to call Stations.Follow")
 	}
 	return nil
+}
+
+// ended is closed once the Watch that asked for f has returned; nil (never
+// ready) when the test cannot tell which Watch asked.
+func (f *follow) ended() <-chan struct{} {
+	if f.call == nil {
+		return nil
+	}
+	return f.call.returned
 }
 
 // send hands Watch each reading, waiting until it took it.
@@ -159,10 +221,29 @@ func (f *follow) send(t *testing.T, rs ...*interceptorspb.Reading) {
 		case f.readings <- r:
 		case <-f.ctx.Done():
 			t.Fatalf("the Watch of %q ended (%v) before it took reading %d", f.station, f.ctx.Err(), r.GetSeq())
+		case <-f.ended():
+			t.Fatalf("the Watch of %q returned %s before it took reading %d", f.station, harness.Describe(f.call.err), r.GetSeq())
 		case <-harness.Timeout():
 			harness.Blocked(t, fmt.Sprintf("Watch to take reading %d from the station's channel", r.GetSeq()))
 		}
 	}
+}
+
+// returnsInstead waits for a Watch the test runs itself to return (its
+// error arrives on done) after what why says, and offers it reading next
+// meanwhile: a Watch that takes it went on where it should have returned,
+// which the test can then tell at once.
+func (f *follow) returnsInstead(t *testing.T, next *interceptorspb.Reading, done <-chan error, why string) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case f.readings <- next:
+		t.Fatalf("Watch took reading %d after %s: it should have returned instead", next.GetSeq(), why)
+	case <-harness.Timeout():
+		harness.Blocked(t, "Watch to return once "+why)
+	}
+	return nil
 }
 
 // stop closes the channel: the station stopped reporting.
@@ -257,9 +338,9 @@ func serve(t *testing.T, s setup) *bench {
 		serverCreds, clientCreds = tlsCredentials(t)
 	}
 	srv := grpc.NewServer(append(opts, grpc.Creds(serverCreds))...)
-	service := s.service
-	if service == nil {
-		service = interceptors.NewServer(b.stations)
+	var service interceptorspb.TelemetryServer = b.stations.server()
+	if s.service != nil {
+		service = s.service
 	}
 	interceptorspb.RegisterTelemetryServer(srv, service)
 	lis := bufconn.Listen(1 << 20)
@@ -311,6 +392,23 @@ func (b *bench) noHandler(t *testing.T, call string) {
 func (b *bench) nextEnded(t *testing.T, what string) ended {
 	t.Helper()
 	return harness.Wait(t, b.ended, what)
+}
+
+// waitWhileRunning waits for a value on ch, and fails at once if the call
+// the test runs on a goroutine of its own returns first (its error arrives
+// on returned): what the test waits for can then never happen.
+func waitWhileRunning[T any](t *testing.T, ch <-chan T, what string, returned <-chan error, call string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case err := <-returned:
+		t.Fatalf("%s returned %s before %s", call, harness.Describe(err), what)
+	case <-harness.Timeout():
+		harness.Blocked(t, what)
+	}
+	var zero T
+	return zero
 }
 
 // short is a full method's last part: "Watch".
@@ -426,10 +524,21 @@ func (c *fakeTimers) AfterFunc(d time.Duration, f func()) func() bool {
 	return ft.stop
 }
 
-// next waits for the code under test to start a timer.
-func (c *fakeTimers) next(t *testing.T) *fakeTimer {
+// asked takes the timer Expire asked a.AfterFunc for, which it must have
+// asked for by the time the test saw what by says: Expire starts the timer
+// before it calls the handler (the handler's context must be able to end
+// from its first moment), so once the Watch handler runs, the timer exists.
+// Nothing is waited for: a timer started later is started too late.
+func (c *fakeTimers) asked(t *testing.T, by string) *fakeTimer {
 	t.Helper()
-	return harness.Wait(t, c.started, "Expire to start a timer with a.AfterFunc")
+	select {
+	case ft := <-c.started:
+		return ft
+	default:
+		t.Fatalf("Expire had not asked a.AfterFunc for a timer by the time %s: start the timer before you call the handler "+
+			"(and with a.AfterFunc, the tests' clock, not time.AfterFunc)", by)
+		return nil
+	}
 }
 
 // none checks that no timer was started.
@@ -498,17 +607,48 @@ func (l *logLines) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// next waits for the next line, and checks every Write so far was whole.
-func (l *logLines) next(t *testing.T, what string) string {
+// statusReceived is the moment the log tests check the log at: gRPC
+// writes a call's status to the client only once the server's whole
+// interceptor chain has returned, so a line your interceptor writes before
+// it returns is in the log by then. In processRPC (grpc-go v1.85.0,
+// server.go), a stream's chain runs, and only then the status goes out:
+//
+//	appErr = s.opts.streamInt(server, wrappedStream, info, sd.Handler)
+//	...
+//	if err := ss.s.WriteStatus(appStatus); err != nil {
+//
+// and a unary call's chain runs inside wrapUnaryHandler, which sends the
+// reply after it returned:
+//
+//	reply, err := md.Handler(srv, stream.Context(), df, s.opts.unaryInt)
+//	...
+//	return stream.SendMsg(reply)
+//
+// The client has the status when Recv returned an error or io.EOF, when
+// CloseAndRecv returned, or when a unary call returned (it waits for the
+// status too).
+const statusReceived = "the client had the call's status (gRPC sends it only once your interceptor returned)"
+
+// written takes the next line, which must be in the log already: the line
+// of a call that ended, checked once by says the test saw the call end
+// (statusReceived, or the interceptor returning when the test calls it).
+// Nothing is waited for: a line written after the call ended is written
+// too late. It also checks that every Write so far was one whole line.
+func (l *logLines) written(t *testing.T, call, by string) string {
 	t.Helper()
-	line := harness.Wait(t, l.lines, what)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.broken) > 0 {
-		t.Errorf("the log got Writes that are not one whole line each: %q; write each line with one call "+
-			"(fmt.Fprintf does), or lines of calls that end together can mix", l.broken)
+	select {
+	case line := <-l.lines:
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if len(l.broken) > 0 {
+			t.Errorf("the log got Writes that are not one whole line each: %q; write each line with one call "+
+				"(fmt.Fprintf does), or lines of calls that end together can mix", l.broken)
+		}
+		return line
+	default:
+		t.Fatalf("nothing was logged for %s by the time %s: write the line before your interceptor returns", call, by)
+		return ""
 	}
-	return line
 }
 
 // none checks that nothing more was logged.

@@ -81,7 +81,7 @@ func TestInterceptors_Limits_ServerRefusesToSendLargeReplies(t *testing.T) {
 
 	f.send(t, readingOfSize(t, interceptors.MaxResponseBytes+1))
 	_, err = stream.Recv()
-	harness.AssertCode(t, err, codes.ResourceExhausted, "Recv of a reading of MaxResponseBytes+1, client side")
+	harness.RequireCode(t, err, codes.ResourceExhausted, "Recv of a reading of MaxResponseBytes+1, client side") // else the Watch goes on
 	end := b.nextEnded(t, "the server to end the Watch")
 	harness.AssertCode(t, end.err, codes.ResourceExhausted, "the Watch of a reading of MaxResponseBytes+1, server side: the handler's Send error")
 
@@ -109,7 +109,7 @@ func TestInterceptors_Limits_ClientRefusesLargeReplies(t *testing.T) {
 
 	f.send(t, readingOfSize(t, interceptors.MaxResponseBytes+1))
 	_, err = stream.Recv()
-	harness.AssertCode(t, err, codes.ResourceExhausted, "Recv of a reading of MaxResponseBytes+1, client side")
+	harness.RequireCode(t, err, codes.ResourceExhausted, "Recv of a reading of MaxResponseBytes+1, client side") // else the Watch goes on
 	end := b.nextEnded(t, "the server to end the Watch")
 	harness.AssertCode(t, end.err, codes.Canceled, "the Watch of a reading the client refused, server side")
 }
@@ -130,7 +130,7 @@ func TestInterceptors_Limits_ClientRefusesToSendLargeRequests(t *testing.T) {
 	stream, err := b.client.Upload(ctx)
 	harness.RequireOK(t, err, "Upload")
 	err = stream.Send(readingOfSize(t, interceptors.MaxRequestBytes+1))
-	harness.AssertCode(t, err, codes.ResourceExhausted, "Send of a reading of MaxRequestBytes+1, on the client")
+	harness.RequireCode(t, err, codes.ResourceExhausted, "Send of a reading of MaxRequestBytes+1, on the client") // else the Upload goes on
 	end := b.nextEnded(t, "the server to end the second Upload")
 	harness.AssertCode(t, end.err, codes.Canceled, "the Upload whose client refused to send, server side")
 	assert.Equal(t, 1, b.stations.storedCount(), "readings stored in all: the large one never left the client")

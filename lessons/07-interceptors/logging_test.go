@@ -66,11 +66,11 @@ func TestInterceptors_LogStream_CountsEachDirection(t *testing.T) {
 	f.stop()
 	_, err = recvAll(t, stream)
 	harness.RequireOK(t, err, `Watch("summit") to its end`)
-	assert.Equal(t, watchMethod+" received=1 sent=2 code=OK", log.next(t, "the log line of the Watch"), "the log line of a Watch that sent 2 readings")
+	assert.Equal(t, watchMethod+" received=1 sent=2 code=OK", log.written(t, "the Watch", statusReceived), "the log line of a Watch that sent 2 readings")
 
 	_, err = upload(t, ctx, b.client, reading("summit", 1), reading("summit", 2), reading("summit", 3))
 	harness.RequireOK(t, err, "Upload of 3 readings")
-	assert.Equal(t, uploadMethod+" received=3 sent=1 code=OK", log.next(t, "the log line of the Upload"), "the log line of an Upload of 3 readings")
+	assert.Equal(t, uploadMethod+" received=3 sent=1 code=OK", log.written(t, "the Upload", statusReceived), "the log line of an Upload of 3 readings")
 	log.none(t, "one line per call")
 }
 
@@ -85,7 +85,7 @@ func TestInterceptors_LogStream_FailedCall_LoggedAndReturned(t *testing.T) {
 	harness.RequireOK(t, err, `Watch("moon")`)
 	_, err = stream.Recv()
 	harness.AssertCode(t, err, codes.NotFound, `Watch("moon") through the logging interceptor`)
-	assert.Equal(t, watchMethod+" received=1 sent=0 code=NotFound", log.next(t, "the log line of the failed Watch"), "the log line of a Watch of an unknown station")
+	assert.Equal(t, watchMethod+" received=1 sent=0 code=NotFound", log.written(t, "the failed Watch", statusReceived), "the log line of a Watch of an unknown station")
 }
 
 // fakeServerStream is a server stream for calling an interceptor directly:
@@ -148,7 +148,7 @@ func TestInterceptors_LogStream_LogsTheCodeTheClientGets(t *testing.T) {
 			err = interceptors.LogStream(log)(nil, stream, &grpc.StreamServerInfo{FullMethod: "/test/M"}, handler)
 		})
 		assert.Equal(t, tc.err, err, "%s: the interceptor's error must be the handler's, unchanged", call)
-		assert.Equal(t, "/test/M received=0 sent=0 code="+tc.code.String(), log.next(t, "the log line"), "%s: the log line", call)
+		assert.Equal(t, "/test/M received=0 sent=0 code="+tc.code.String(), log.written(t, "the call", "LogStream returned"), "%s: the log line", call)
 	}
 }
 
@@ -172,7 +172,7 @@ func TestInterceptors_LogStream_CountsOnlyWhatWentThrough(t *testing.T) {
 	harness.Call(t, "LogStream(log) around the handler", func() {
 		interceptors.LogStream(log)(nil, stream, &grpc.StreamServerInfo{FullMethod: "/test/M"}, handler)
 	})
-	assert.Equal(t, "/test/M received=2 sent=2 code=Unavailable", log.next(t, "the log line"),
+	assert.Equal(t, "/test/M received=2 sent=2 code=Unavailable", log.written(t, "the call", "LogStream returned"),
 		"the log line: io.EOF is no message, and a Send that failed sent nothing")
 }
 
@@ -187,11 +187,11 @@ func TestInterceptors_LogUnary_OneLinePerCall(t *testing.T) {
 	r, err := b.client.Latest(ctx, &interceptorspb.LatestRequest{Station: "summit"})
 	harness.RequireOK(t, err, `Latest("summit")`)
 	assert.Equal(t, uint64(9), r.GetSeq(), "the reading Latest answered")
-	assert.Equal(t, latestMethod+" received=1 sent=1 code=OK", log.next(t, "the log line of Latest"), "the log line of a Latest that succeeded")
+	assert.Equal(t, latestMethod+" received=1 sent=1 code=OK", log.written(t, "the Latest", statusReceived), "the log line of a Latest that succeeded")
 
 	_, err = b.client.Latest(ctx, &interceptorspb.LatestRequest{Station: "valley"})
 	harness.AssertCode(t, err, codes.NotFound, `Latest("valley"), which has no readings`)
-	assert.Equal(t, latestMethod+" received=1 sent=0 code=NotFound", log.next(t, "the log line of the failed Latest"), "the log line of a Latest that failed")
+	assert.Equal(t, latestMethod+" received=1 sent=0 code=NotFound", log.written(t, "the failed Latest", statusReceived), "the log line of a Latest that failed")
 }
 
 // TestInterceptors_Log_CallsAtOnce_OneWholeLineEach makes calls from four
@@ -221,8 +221,8 @@ func TestInterceptors_Log_CallsAtOnce_OneWholeLineEach(t *testing.T) {
 		watchMethod + " received=1 sent=0 code=NotFound": 12,
 	}
 	got := map[string]int{}
-	for range 24 {
-		got[log.next(t, "the log lines of 24 calls")]++
+	for i := range 24 { // every call has its status: every line is there
+		got[log.written(t, fmt.Sprintf("call %d of 24", i+1), statusReceived)]++
 	}
 	assert.Equal(t, want, got, "the log lines of 12 Latest and 12 Watch calls made from 4 goroutines at once")
 }

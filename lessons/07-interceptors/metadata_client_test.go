@@ -284,22 +284,24 @@ func TestInterceptors_ClientWatch_Trailer_MissingZeroAndMalformed(t *testing.T) 
 // return codes.Canceled at once, and the server's handler to end: the
 // call must be made with the caller's ctx.
 func TestInterceptors_ClientWatch_CallerCancels_ReturnsCanceled(t *testing.T) {
+	started := make(chan struct{}, 1)
 	client, srv := startScripted(t, func(req *interceptorspb.WatchRequest, stream interceptorspb.Telemetry_WatchServer) error {
+		started <- struct{}{}
 		stream.Send(reading(req.GetStation(), 1))
 		<-stream.Context().Done()
 		return status.FromContextError(stream.Context().Err()).Err()
 	})
 
 	ctx, cancel := context.WithCancel(harness.Context(t))
-	done := make(chan watchResult, 1)
+	done := make(chan error, 1)
 	go func() {
-		res, err := interceptors.Watch(ctx, client, "summit", 0, nil)
-		done <- watchResult{res, err}
+		_, err := interceptors.Watch(ctx, client, "summit", 0, nil)
+		done <- err
 	}()
-	srv.HandlerStarted(t, "Watch")
+	waitWhileRunning(t, started, "the server's Watch handler started", done, `Watch(ctx, client, "summit", 0, nil)`)
 	cancel()
 
-	got := harness.Wait(t, done, "Watch to return once its caller cancelled")
-	harness.AssertCode(t, got.err, codes.Canceled, "Watch after its caller cancelled")
+	err := harness.Wait(t, done, "Watch to return once its caller cancelled")
+	harness.AssertCode(t, err, codes.Canceled, "Watch after its caller cancelled")
 	srv.HandlerReturned(t, "Watch")
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -28,28 +27,8 @@ import (
 func startWatch(t *testing.T) (interceptorspb.TelemetryClient, *harness.Server, *fakeStations) {
 	t.Helper()
 	stations := newStations("summit", "valley")
-	stations.returned = make(chan error, 64)
-	srv := harness.Start(t, func(s *grpc.Server) {
-		interceptorspb.RegisterTelemetryServer(s, &noteReturn{Server: interceptors.NewServer(stations), returned: stations.returned})
-	})
+	srv := harness.Start(t, func(s *grpc.Server) { interceptorspb.RegisterTelemetryServer(s, stations.server()) })
 	return interceptorspb.NewTelemetryClient(srv.Conn), srv, stations
-}
-
-// noteReturn is your Server, noting each Watch that returns without having
-// asked Stations.Follow for readings.
-type noteReturn struct {
-	*interceptors.Server
-	returned chan<- error
-}
-
-func (n *noteReturn) Watch(req *interceptorspb.WatchRequest, stream interceptorspb.Telemetry_WatchServer) error {
-	asked := new(atomic.Bool)
-	ctx := context.WithValue(stream.Context(), askedKey{}, asked)
-	err := n.Server.Watch(req, &watchStream{Telemetry_WatchServer: stream, ctx: ctx})
-	if !asked.Load() {
-		n.returned <- err
-	}
-	return err
 }
 
 // header waits for the stream's header.
@@ -64,20 +43,24 @@ func header(t *testing.T, stream grpc.ServerStreamingClient[interceptorspb.Readi
 }
 
 // recvAll receives until the stream ends and returns the readings and the
-// stream's error (nil for io.EOF).
+// stream's error (nil for io.EOF). The end must come within WaitLimit.
 func recvAll(t *testing.T, stream grpc.ServerStreamingClient[interceptorspb.Reading]) ([]*interceptorspb.Reading, error) {
 	t.Helper()
 	var rs []*interceptorspb.Reading
-	for {
-		r, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return rs, nil
+	var err error
+	harness.Call(t, "stream.Recv() until the stream's end", func() {
+		for {
+			var r *interceptorspb.Reading
+			if r, err = stream.Recv(); err != nil {
+				return
+			}
+			rs = append(rs, r)
 		}
-		if err != nil {
-			return rs, err
-		}
-		rs = append(rs, r)
+	})
+	if errors.Is(err, io.EOF) {
+		return rs, nil
 	}
+	return rs, err
 }
 
 // cursor is a cursor's 8 bytes, as the trailer carries them.
@@ -164,7 +147,7 @@ func TestInterceptors_Watch_TrailerAfterTheLastReading(t *testing.T) {
 // interceptor would: it ends the handler's context, and once the handler
 // returned, ends the call with codes.Unavailable.
 type endable struct {
-	*interceptors.Server
+	*noteReturn
 	ends chan context.CancelFunc
 }
 
@@ -172,19 +155,11 @@ func (e *endable) Watch(req *interceptorspb.WatchRequest, stream interceptorspb.
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	e.ends <- cancel
-	if err := e.Server.Watch(req, &watchStream{Telemetry_WatchServer: stream, ctx: ctx}); err != nil {
+	if err := e.noteReturn.Watch(req, &watchStream{Telemetry_WatchServer: stream, ctx: ctx}); err != nil {
 		return status.Error(codes.Unavailable, "the station's link went down")
 	}
 	return nil
 }
-
-// watchStream is a Watch stream with another context.
-type watchStream struct {
-	interceptorspb.Telemetry_WatchServer
-	ctx context.Context
-}
-
-func (s *watchStream) Context() context.Context { return s.ctx }
 
 // TestInterceptors_Watch_TrailerWhenTheStreamFails ends a stream from
 // outside after two readings and expects the trailer anyway: trailers go
@@ -192,7 +167,7 @@ func (s *watchStream) Context() context.Context { return s.ctx }
 // learns where to resume.
 func TestInterceptors_Watch_TrailerWhenTheStreamFails(t *testing.T) {
 	stations := newStations("summit")
-	e := &endable{Server: interceptors.NewServer(stations), ends: make(chan context.CancelFunc, 1)}
+	e := &endable{noteReturn: stations.server(), ends: make(chan context.CancelFunc, 1)}
 	srv := harness.Start(t, func(s *grpc.Server) { interceptorspb.RegisterTelemetryServer(s, e) })
 	client := interceptorspb.NewTelemetryClient(srv.Conn)
 
@@ -202,6 +177,7 @@ func TestInterceptors_Watch_TrailerWhenTheStreamFails(t *testing.T) {
 	f := stations.nextFollow(t)
 	f.send(t, reading("summit", 1), reading("summit", 2))
 	end() // the handler's context ends while it waits for reading 3
+	srv.HandlerReturned(t, "Watch")
 
 	rs, err := recvAll(t, stream)
 	harness.RequireCode(t, err, codes.Unavailable, "Watch ended from outside")
@@ -264,14 +240,15 @@ func (f *failingSend) Send(*interceptorspb.Reading) error {
 // once instead of waiting for the next reading.
 func TestInterceptors_Watch_SendFails_ReturnsTheError(t *testing.T) {
 	stations := newStations("summit")
-	server := interceptors.NewServer(stations)
+	server := stations.server() // your Server
 	stream := &failingSend{ctx: harness.Context(t)}
 
 	done := make(chan error, 1)
 	go func() { done <- server.Watch(&interceptorspb.WatchRequest{Station: "summit"}, stream) }()
-	stations.nextFollow(t).send(t, reading("summit", 1))
+	f := stations.nextFollow(t)
+	f.send(t, reading("summit", 1))
 
-	err := harness.Wait(t, done, "Watch to return once Send failed")
+	err := f.returnsInstead(t, reading("summit", 2), done, "its Send of reading 1 failed")
 	harness.AssertCode(t, err, codes.Unavailable, "Watch whose Send failed")
 	require.Equal(t, 1, stream.sends, "Send calls")
 }

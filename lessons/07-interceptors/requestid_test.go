@@ -216,23 +216,33 @@ func TestInterceptors_RequestIDs_EachStreamRecordedOnce(t *testing.T) {
 	ib := serveIDs(t)
 	ctx := harness.Context(t)
 
-	stream, err := ib.client.Watch(ctx, &interceptorspb.WatchRequest{Station: "summit"})
+	var stream grpc.ServerStreamingClient[interceptorspb.Reading]
+	var err error
+	harness.Call(t, `Watch("summit") through your interceptors`, func() {
+		stream, err = ib.client.Watch(ctx, &interceptorspb.WatchRequest{Station: "summit"})
+	})
 	harness.RequireOK(t, err, "Watch")
 	recvAll(t, stream)
-	_, err = stream.Recv() // once more after io.EOF
+	harness.Call(t, "stream.Recv() once more after io.EOF", func() { _, err = stream.Recv() })
 	assert.ErrorIs(t, err, io.EOF, "Recv after the end")
 
-	up, err := ib.client.Upload(ctx, grpc.MaxCallSendMsgSize(50))
+	var up grpc.ClientStreamingClient[interceptorspb.Reading, interceptorspb.UploadSummary]
+	harness.Call(t, "Upload with a 50-byte send limit, through your interceptors", func() {
+		up, err = ib.client.Upload(ctx, grpc.MaxCallSendMsgSize(50))
+	})
 	harness.RequireOK(t, err, "Upload with a 50-byte send limit")
-	err = up.Send(readingOfSize(t, 51))
+	big := readingOfSize(t, 51)
+	harness.Call(t, "up.Send(51 bytes) with a 50-byte limit", func() { err = up.Send(big) })
 	harness.AssertCode(t, err, codes.ResourceExhausted, "Send of 51 bytes with a 50-byte limit")
 	assert.Len(t, ib.records(t), 2, "records once the Upload's Send failed: an error the client made ends the stream there")
-	_, err = up.CloseAndRecv()
+	harness.Call(t, "up.CloseAndRecv() after the Send failed", func() { _, err = up.CloseAndRecv() })
 	harness.AssertCode(t, err, codes.ResourceExhausted, "CloseAndRecv after the Send failed")
 
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	_, err = ib.client.Watch(cancelled, &interceptorspb.WatchRequest{Station: "summit"})
+	harness.Call(t, `Watch("summit") with a cancelled ctx, through your interceptors`, func() {
+		_, err = ib.client.Watch(cancelled, &interceptorspb.WatchRequest{Station: "summit"})
+	})
 	harness.AssertCode(t, err, codes.Canceled, "Watch with a cancelled ctx")
 
 	want := []interceptors.Record{
