@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
@@ -172,6 +173,22 @@ func (f *feed) Conn(t testing.TB, opts ...grpc.DialOption) *grpc.ClientConn {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+// waitConnectionLost waits until conn has seen its connection close. A
+// call started before then may go out on the closing connection, and one
+// that was sent fails with Unavailable ("error reading from server: EOF")
+// whatever WaitForReady says: gRPC retries on its own only a call no
+// server has seen (csAttempt.shouldRetry in grpc-go's stream.go).
+func waitConnectionLost(t testing.TB, conn *grpc.ClientConn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), harness.WaitLimit)
+	defer cancel()
+	for conn.GetState() == connectivity.Ready {
+		if !conn.WaitForStateChange(ctx, connectivity.Ready) {
+			harness.Blocked(t, "the client to see its connection close once the server stopped")
+		}
+	}
 }
 
 func (f *feed) dial(ctx context.Context, _ string) (net.Conn, error) {

@@ -117,7 +117,8 @@ func TestResilience_ClientOptions_RetryAndWaitForReady(t *testing.T) {
 	harness.Call(t, "resilience.ClientOptions()", func() { opts = resilience.ClientOptions() })
 	log := resilience.NewLog(10, 10)
 	server := startFeed(t, log)
-	client := resiliencepb.NewFeedClient(server.Conn(t, opts...))
+	conn := server.Conn(t, opts...)
+	client := resiliencepb.NewFeedClient(conn)
 
 	server.FailNext("Publish", 1, codes.Unavailable)
 	reply, err := publish(harness.Context(t), client, "a", "a")
@@ -127,6 +128,7 @@ func TestResilience_ClientOptions_RetryAndWaitForReady(t *testing.T) {
 	// Subscribe, which the retry policy leaves alone, shows WaitForReady
 	// by itself.
 	server.Stop()
+	waitConnectionLost(t, conn)
 	ctx, cancel := context.WithTimeout(harness.Context(t), 50*time.Millisecond)
 	defer cancel()
 	_, err = recvFirst(ctx, client)
