@@ -15,7 +15,10 @@ import (
 //
 //	/workbook.interceptors.v1.Telemetry/Watch received=1 sent=3 code=OK
 //
-// w is shared by every call, so each line goes out in one Write.
+// w is shared by every call, so it must be safe for concurrent use (os.Stderr
+// is), and each line goes out in one Write, or lines of calls that end
+// together could mix. A failed Write does not fail the call: the line is
+// lost, the call's status stays what the handler made it.
 func LogStream(w io.Writer) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		// TODO(lesson 07): Task 3. Hand the handler a countingStream, then

@@ -23,8 +23,9 @@ type Handlers struct {
 	Goodbye func(*pubsubpb.Goodbye)
 }
 
-// Dispatch calls the handler for ev's kind. An event with no kind set is an
-// error wrapping ErrNoKind.
+// Dispatch calls the handler for ev's kind. For an event with no kind set
+// it returns an error that errors.Is matches to ErrNoKind (ErrNoKind itself,
+// or an error wrapping it).
 func Dispatch(ev *pubsubpb.Event, h Handlers) error {
 	switch kind := ev.GetKind().(type) {
 	case *pubsubpb.Event_First:

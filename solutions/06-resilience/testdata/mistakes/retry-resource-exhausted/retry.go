@@ -50,8 +50,10 @@ func DefaultBackoff() Backoff {
 // Delay returns the wait before retry number attempt (0, 1, 2, ...).
 func (b Backoff) Delay(attempt int) time.Duration {
 	ceiling := b.Base
-	for i := 0; i < attempt && ceiling < b.Cap; i++ {
-		ceiling *= 2 // doubling only while below Cap: no overflow, however large attempt is
+	// Doubling only while above 0 and below Cap: no overflow, and no
+	// MaxInt-long loop for a zero Base, however large attempt is.
+	for i := 0; i < attempt && 0 < ceiling && ceiling < b.Cap; i++ {
+		ceiling *= 2
 	}
 	return time.Duration(b.Rand() * float64(min(ceiling, b.Cap)))
 }
