@@ -68,9 +68,13 @@ func (h *fakeHub) Publish(ctx context.Context, req *pubsubpb.PublishRequest) (*p
 	return &pubsubpb.PublishReply{Seq: 1}, nil
 }
 
-type uploads struct{ sensorpb.UnimplementedHubServer }
+type uploads struct {
+	sensorpb.UnimplementedHubServer
+}
 
-type calculator struct{ bidipb.UnimplementedCalculatorServer }
+type calculator struct {
+	bidipb.UnimplementedCalculatorServer
+}
 
 func (calculator) Calculate(stream bidipb.Calculator_CalculateServer) error {
 	for {
