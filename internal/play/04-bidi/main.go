@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 
 	"github.com/grpc-workbook/streaming/internal/play"
 	bidi "github.com/grpc-workbook/streaming/lessons/04-bidi"
@@ -75,7 +76,8 @@ func newServer(log io.Writer) (*grpc.Server, func()) {
 		for {
 			select {
 			case d := <-departures:
-				fmt.Fprintf(log, "Worker %q left (%v); tasks never acked: %v\n", d.Worker, d.Err, d.Unacked)
+				fmt.Fprintf(log, "Worker %q left, Work ended with %v; tasks never acked: %v\n",
+					d.Worker, status.Code(d.Err), d.Unacked)
 			case <-life.Done():
 				return
 			}

@@ -35,6 +35,7 @@ func main() {
 		About: []string{
 			`The station "roof" takes a reading every second. grpcurl -v shows Watch's header and trailer.`,
 			"Tokens: play-token may do anything; viewer-token may not Upload (PermissionDenied); any other is Unauthenticated.",
+			"The interceptors guard every service, reflection too: grpcurl list and describe need the -H as well.",
 			"The server logs one line per call here (Task 3's interceptors).",
 			"Ctrl-C stops the station (each Watch ends with OK and its trailer), then GracefulStop.",
 		},
