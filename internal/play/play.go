@@ -27,6 +27,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -70,7 +71,7 @@ var (
 	// ProbeWait is how long a probe call may run. A stub answers
 	// Unimplemented at once; a method that is still running after this is
 	// written (it waits for something, as a stream does).
-	ProbeWait = 250 * time.Millisecond
+	ProbeWait = 300 * time.Millisecond
 	// GraceLimit is how long the lesson's stop may take before play stops
 	// the server hard: GracefulStop waits for every open call, and a
 	// handler that never returns would hold it forever.
@@ -112,12 +113,8 @@ func Start(l Lesson, lis net.Listener, log io.Writer) (*Server, error) {
 		return nil, err
 	}
 	s, stop := l.New(log)
-	methods, err := methodsOf(s)
+	methods, err := methodsOf(s) // the probe found them already: no error
 	if err != nil {
-		s.Stop()
-		return nil, err
-	}
-	if err := checkSamples(l, methods); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -247,7 +244,7 @@ func checkSamples(l Lesson, methods []method) error {
 
 // probe calls every method of a fresh copy of l's server once, with an
 // empty request, and returns those that answer Unimplemented. Each call
-// gets ProbeWait; they run at once.
+// gets ProbeWait; they run at once. It checks l's samples first.
 func probe(l Lesson) ([]Stub, error) {
 	s, stop := l.New(io.Discard)
 	lis := &watchedListener{Listener: bufconn.Listen(1 << 20)}
@@ -256,6 +253,9 @@ func probe(l Lesson) ([]Stub, error) {
 	go func() { served <- s.Serve(lis) }()
 	defer halt(s, stop, lis, served)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkSamples(l, methods); err != nil {
 		return nil, err
 	}
 	conn, err := grpc.NewClient("passthrough:///probe",
@@ -267,6 +267,15 @@ func probe(l Lesson) ([]Stub, error) {
 		return nil, err
 	}
 	defer conn.Close()
+	// Connect first, so that ProbeWait times the calls alone.
+	ready, cancel := context.WithTimeout(context.Background(), GraceLimit)
+	defer cancel()
+	conn.Connect()
+	for st := conn.GetState(); st != connectivity.Ready; st = conn.GetState() {
+		if !conn.WaitForStateChange(ready, st) {
+			return nil, fmt.Errorf("probing for stubs: no connection to the server copy (%v)", st)
+		}
+	}
 
 	stubs := make([]*Stub, len(methods))
 	var wg sync.WaitGroup

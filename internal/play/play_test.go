@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,8 +45,15 @@ type fakeHub struct {
 	log     io.Writer
 }
 
+// Subscribe sends First, then waits. Without a name it sends nothing: the
+// probe's empty request finds it still running, as a stream that waits for
+// events is.
 func (h *fakeHub) Subscribe(req *pubsubpb.SubscribeRequest, stream grpc.ServerStreamingServer[pubsubpb.Event]) error {
 	io.WriteString(h.log, "subscribed "+req.GetName()+"\n")
+	if req.GetName() == "" {
+		<-stream.Context().Done()
+		return status.FromContextError(stream.Context().Err()).Err()
+	}
 	if err := stream.Send(&pubsubpb.Event{Kind: &pubsubpb.Event_First{First: &pubsubpb.First{Name: req.GetName()}}}); err != nil {
 		return err
 	}
@@ -112,13 +120,31 @@ func testLesson(release <-chan struct{}, stop func(s *grpc.Server)) (Lesson, *at
 	return l, built
 }
 
+// lockedBuffer is the server's log: handlers write it while the test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // start serves l on a free port of 127.0.0.1 and returns it with a client
 // connection over TCP. Everything stops when the test ends.
-func start(t *testing.T, l Lesson) (*Server, *grpc.ClientConn, *bytes.Buffer) {
+func start(t *testing.T, l Lesson) (*Server, *grpc.ClientConn, *lockedBuffer) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	log := &bytes.Buffer{}
+	log := &lockedBuffer{}
 	p, err := Start(l, lis, log)
 	require.NoError(t, err)
 	conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -134,6 +160,7 @@ func ctx(t *testing.T) context.Context {
 }
 
 func TestPlay_Reflection_ListsServices_DescribesAMethod(t *testing.T) {
+	t.Parallel()
 	l, _ := testLesson(nil, nil)
 	p, conn, _ := start(t, l)
 	defer p.Shutdown()
@@ -178,6 +205,7 @@ func TestPlay_Reflection_ListsServices_DescribesAMethod(t *testing.T) {
 }
 
 func TestPlay_GeneratedClient_StreamsOverTCP_HealthSaysServing(t *testing.T) {
+	t.Parallel()
 	l, _ := testLesson(nil, nil)
 	p, conn, log := start(t, l)
 	defer p.Shutdown()
@@ -198,6 +226,7 @@ func TestPlay_GeneratedClient_StreamsOverTCP_HealthSaysServing(t *testing.T) {
 }
 
 func TestPlay_Probe_ListsStubs_OnACopy_WithTheLessonsHeaders(t *testing.T) {
+	t.Parallel()
 	l, built := testLesson(nil, nil)
 	p, _, _ := start(t, l)
 	defer p.Shutdown()
@@ -207,7 +236,7 @@ func TestPlay_Probe_ListsStubs_OnACopy_WithTheLessonsHeaders(t *testing.T) {
 		{"workbook.clientstream.v1.Hub/Upload", "method Upload not implemented"},
 		{"workbook.clientstream.v1.Hub/Ack", "method Ack not implemented"},
 		{"workbook.pubsub.v1.Hub/Publish", "Publish is not implemented yet (lesson 05, task 6)"},
-	}, p.Stubs, "Subscribe and Calculate are written")
+	}, p.Stubs, "Subscribe (still running when the probe gave up) and Calculate (OK) are written")
 
 	l.Headers = []string{"authorization: Bearer t"}
 	withHeader, _, _ := start(t, l)
@@ -216,6 +245,7 @@ func TestPlay_Probe_ListsStubs_OnACopy_WithTheLessonsHeaders(t *testing.T) {
 }
 
 func TestPlay_Intro_CommandsForEveryMethod(t *testing.T) {
+	t.Parallel()
 	l, _ := testLesson(nil, nil)
 	l.Headers = []string{"authorization: Bearer t"}
 	p, _, _ := start(t, l)
@@ -263,6 +293,7 @@ func TestPlay_Intro_CommandsForEveryMethod(t *testing.T) {
 }
 
 func TestPlay_Samples_MustBeValidRequests(t *testing.T) {
+	t.Parallel()
 	for name, samples := range map[string]map[string][]string{
 		"no such method":  {"Unsubscribe": {`{}`}},
 		"no such field":   {"Subscribe": {`{"nme": "ada"}`}},
@@ -281,6 +312,7 @@ func TestPlay_Samples_MustBeValidRequests(t *testing.T) {
 }
 
 func TestPlay_Shutdown_TheLessonsWay_StreamsEndWithOK(t *testing.T) {
+	t.Parallel()
 	l, _ := testLesson(nil, nil)
 	p, conn, _ := start(t, l)
 	events, err := pubsubpb.NewHubClient(conn).Subscribe(ctx(t), &pubsubpb.SubscribeRequest{Name: "ada"})
@@ -294,6 +326,7 @@ func TestPlay_Shutdown_TheLessonsWay_StreamsEndWithOK(t *testing.T) {
 }
 
 func TestPlay_Shutdown_StubStop_PlayStopsTheServer(t *testing.T) {
+	t.Parallel()
 	l, _ := testLesson(nil, func(*grpc.Server) {}) // a stub: does nothing
 	p, conn, _ := start(t, l)
 	events, err := pubsubpb.NewHubClient(conn).Subscribe(ctx(t), &pubsubpb.SubscribeRequest{Name: "ada"})
@@ -308,6 +341,8 @@ func TestPlay_Shutdown_StubStop_PlayStopsTheServer(t *testing.T) {
 	assert.Equal(t, codes.Unavailable, status.Code(err), "Stop broke the stream: %v", err)
 }
 
+// Not parallel: it shortens GraceLimit, which the parallel tests read once
+// it is back.
 func TestPlay_Shutdown_HandlerNeverReturns_StopsHardAfterGraceLimit(t *testing.T) {
 	defer func(d time.Duration) { GraceLimit = d }(GraceLimit)
 	GraceLimit = 100 * time.Millisecond
@@ -328,6 +363,7 @@ func TestPlay_Shutdown_HandlerNeverReturns_StopsHardAfterGraceLimit(t *testing.T
 }
 
 func TestPlay_Flags(t *testing.T) {
+	t.Parallel()
 	addr, code, err := parseFlags(nil)
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:0", addr, "the default: loopback, a free port")

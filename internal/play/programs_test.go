@@ -53,6 +53,7 @@ func solutionOverlay(t *testing.T) string {
 // place of the stubs. (With the stubs, the test command's own build and
 // vet check them.) Vet type-checks without linking, so this takes a second.
 func TestPlay_Programs_CompileWithTheSolutions(t *testing.T) {
+	t.Parallel()
 	cmd := exec.Command("go", "vet", "-overlay", solutionOverlay(t), "./internal/play/...")
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
@@ -64,6 +65,7 @@ func TestPlay_Programs_CompileWithTheSolutions(t *testing.T) {
 // one-second ticker, and a Publish as a Message; Ctrl-C (SIGINT) closes the
 // hub, so the subscriber hears Goodbye and the stream ends with OK.
 func TestPlay_Lesson05_Solution_FirstTimerMessageGoodbye(t *testing.T) {
+	t.Parallel()
 	bin := filepath.Join(t.TempDir(), "play05")
 	build := exec.Command("go", "build", "-overlay", solutionOverlay(t), "-o", bin, "./internal/play/05-pubsub")
 	build.Dir = root
