@@ -311,17 +311,23 @@ func TestPlay_Samples_MustBeValidRequests(t *testing.T) {
 	}
 }
 
-func TestPlay_Shutdown_TheLessonsWay_StreamsEndWithOK(t *testing.T) {
-	t.Parallel()
-	l, _ := testLesson(nil, nil)
-	p, conn, _ := start(t, l)
+// subscribed subscribes as ada and waits for the First event.
+func subscribed(t *testing.T, conn *grpc.ClientConn) grpc.ServerStreamingClient[pubsubpb.Event] {
+	t.Helper()
 	events, err := pubsubpb.NewHubClient(conn).Subscribe(ctx(t), &pubsubpb.SubscribeRequest{Name: "ada"})
 	require.NoError(t, err)
 	_, err = events.Recv()
 	require.NoError(t, err)
+	return events
+}
 
+func TestPlay_Shutdown_TheLessonsWay_StreamsEndWithOK(t *testing.T) {
+	t.Parallel()
+	l, _ := testLesson(nil, nil)
+	p, conn, _ := start(t, l)
+	events := subscribed(t, conn)
 	assert.Empty(t, p.Shutdown(), "nothing to report: the lesson's stop stopped the server")
-	_, err = events.Recv()
+	_, err := events.Recv()
 	assert.ErrorIs(t, err, io.EOF, "the stream ended with OK")
 }
 
@@ -329,15 +335,12 @@ func TestPlay_Shutdown_StubStop_PlayStopsTheServer(t *testing.T) {
 	t.Parallel()
 	l, _ := testLesson(nil, func(*grpc.Server) {}) // a stub: does nothing
 	p, conn, _ := start(t, l)
-	events, err := pubsubpb.NewHubClient(conn).Subscribe(ctx(t), &pubsubpb.SubscribeRequest{Name: "ada"})
-	require.NoError(t, err)
-	_, err = events.Recv()
-	require.NoError(t, err)
+	events := subscribed(t, conn)
 
 	notes := p.Shutdown()
 	require.Len(t, notes, 1)
 	assert.Contains(t, notes[0], "returned with the server still running")
-	_, err = events.Recv()
+	_, err := events.Recv()
 	assert.Equal(t, codes.Unavailable, status.Code(err), "Stop broke the stream: %v", err)
 }
 
@@ -350,15 +353,12 @@ func TestPlay_Shutdown_HandlerNeverReturns_StopsHardAfterGraceLimit(t *testing.T
 	defer close(release) // the stuck handler returns when the test ends
 	l, _ := testLesson(release, nil)
 	p, conn, _ := start(t, l)
-	events, err := pubsubpb.NewHubClient(conn).Subscribe(ctx(t), &pubsubpb.SubscribeRequest{Name: "ada"})
-	require.NoError(t, err)
-	_, err = events.Recv()
-	require.NoError(t, err)
+	events := subscribed(t, conn)
 
 	notes := p.Shutdown()
 	require.Len(t, notes, 1)
 	assert.Contains(t, notes[0], "still waiting after 100ms")
-	_, err = events.Recv()
+	_, err := events.Recv()
 	assert.Equal(t, codes.Unavailable, status.Code(err), "Stop broke the stream: %v", err)
 }
 
