@@ -4,7 +4,7 @@
 //	go run ./cmd/workbook
 //
 // to see your progress and the next failing test. `go run ./cmd/workbook help`
-// lists the other commands (watch, hint, reset, restore, solution, verify).
+// lists the other commands (watch, hint, reset, restore, solution, verify, play).
 package main
 
 import (

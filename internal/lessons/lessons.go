@@ -106,6 +106,26 @@ func (l Lesson) StubFiles(root string) ([]string, error) {
 	return names, nil
 }
 
+// SolutionOverlay returns the Replace map of a `go build -overlay` file that
+// puts the lesson's solution in place of its stubs: each stub file's absolute
+// path, mapped to its solution's. The learner's files are not touched; only
+// what the go command compiles changes.
+func (l Lesson) SolutionOverlay(root string) (map[string]string, error) {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	names, err := l.StubFiles(root)
+	if err != nil {
+		return nil, err
+	}
+	replace := map[string]string{}
+	for _, name := range names {
+		replace[filepath.Join(root, l.Dir(), name)] = filepath.Join(root, l.SolutionDir(), name)
+	}
+	return replace, nil
+}
+
 // Find returns the lesson that arg names: a number ("2", "02"), a folder name
 // ("02-server-stream") or a slug ("server-stream").
 func Find(all []Lesson, arg string) (Lesson, error) {

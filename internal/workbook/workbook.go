@@ -84,6 +84,10 @@ Commands:
   verify [LESSON]        run every lesson (or one) and list what still fails; exits
                          0 only when they are all done
         --json           print Exercism's results.json (version 3) for autograders
+  play LESSON            serve the lesson on a real port (127.0.0.1, a free port) and
+                         print a grpcurl and an evans command for each method
+        --solution       serve the reference solution instead of your code
+        --addr=HOST:PORT listen there instead
   help                   show this text
 
 A LESSON is a number or a name: 2, 02, server-stream or 02-server-stream.
@@ -119,8 +123,10 @@ func (w *Workbook) Run(ctx context.Context, args []string) error {
 		return w.solutionCmd(ctx, rest)
 	case "verify":
 		return w.verifyCmd(ctx, rest)
+	case "play":
+		return w.playCmd(ctx, rest)
 	}
-	return usagef("unknown command %q; the commands are watch, hint, reset, restore, solution, verify and help", cmd)
+	return usagef("unknown command %q; the commands are watch, hint, reset, restore, solution, verify, play and help", cmd)
 }
 
 func noArgs(cmd string, args []string) error {

@@ -41,13 +41,9 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	names, err := l.StubFiles(root)
+	replace, err := l.SolutionOverlay(root)
 	if err != nil {
 		return err
-	}
-	replace := map[string]string{}
-	for _, name := range names {
-		replace[filepath.Join(root, l.Dir(), name)] = filepath.Join(root, l.SolutionDir(), name)
 	}
 	if len(args) == 2 {
 		wrong, err := filepath.Glob(filepath.Join(root, l.SolutionDir(), "testdata", "mistakes", args[1], "*.go"))
