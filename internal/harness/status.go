@@ -51,7 +51,8 @@ func codeMismatch(err error, want codes.Code, call string) string {
 	case got == codes.Unimplemented:
 		why = "The method is still the stub's. Write it"
 	case err == nil:
-		why = "The call succeeded where it should have failed. Add the check"
+		why = "The call succeeded where it should have failed: what should refuse it is missing, or lets this case " +
+			"through (a limit off by one?)"
 	case errors.Is(err, io.EOF):
 		why = "io.EOF is not a status. From Recv it means the stream ended with status OK; from Send, that the stream " +
 			"has ended and its real status comes from Recv (or CloseAndRecv)"
@@ -59,13 +60,14 @@ func codeMismatch(err error, want codes.Code, call string) string {
 		why = fmt.Sprintf("A plain Go error (errors.New, fmt.Errorf) crosses the wire as codes.Unknown. "+
 			"Return status.Error(codes.%s, \"...\") instead", want)
 	case got == codes.Unavailable:
-		why = "The client never reached a server. With bufconn, the target must start with \"passthrough:///\" " +
+		why = "Either the server's code returned Unavailable, or the client never reached a server. If the message " +
+			"speaks of connecting or name resolution: with bufconn, the target must start with \"passthrough:///\" " +
 			"(or the name goes to DNS) and the dialer must return lis.DialContext(ctx)"
 	case got == codes.DeadlineExceeded:
 		why = fmt.Sprintf("If the test set no deadline of its own, the call hung until the test's fail-safe deadline (%v): "+
 			"something on one side is blocked, waiting for the other", CallTimeout)
 	default:
-		why = "Check which code the method returns on this path"
+		why = "Check which code your code gives for this case"
 	}
 	return fmt.Sprintf("%s\n%s.", head, why)
 }

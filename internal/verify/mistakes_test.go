@@ -139,6 +139,9 @@ func (m *mistake) readHeader(path string) error {
 func checkMistake(t *testing.T, l lessons.Lesson, m mistake, race bool) {
 	_, _, listed := l.Meta.TaskOfTest(m.CaughtBy)
 	require.True(t, listed, "mistake %s: %s is not on any task's \"Tests:\" line in %s/README.md", m.Name, m.CaughtBy, l.Dir())
+	require.True(t, !m.Race || l.Meta.Race,
+		"mistake %s is caught only with -race, but %s/README.md has no \"go test -race ./%s/\" line, so the runner would call it done",
+		m.Name, l.Dir(), l.Dir())
 	if m.Race && !race {
 		t.Skipf("mistake %s is caught only with -race, and cgo is off here", m.Name)
 	}

@@ -13,11 +13,20 @@ import (
 )
 
 // status is the command without arguments: the progress table, then what to
-// do next.
-func (w *Workbook) status(ctx context.Context) error {
+// do next. With a lesson (`status 7`, or just `7`), what to do next in that
+// lesson, for a learner who works out of order.
+func (w *Workbook) status(ctx context.Context, lesson string) error {
 	all, err := w.discover()
 	if err != nil {
 		return err
+	}
+	var only *lessons.Lesson
+	if lesson != "" {
+		l, err := lessons.Find(all, lesson)
+		if err != nil {
+			return &UsageError{Msg: err.Error()}
+		}
+		only = &l
 	}
 	fmt.Fprintln(w.Out, "Running the tests...")
 	results, err := w.progress(ctx, all)
@@ -27,16 +36,38 @@ func (w *Workbook) status(ctx context.Context) error {
 	fmt.Fprintln(w.Out)
 	w.printTable(w.Out, results)
 	fmt.Fprintln(w.Out)
-	if r, ok := firstNotDone(results); ok {
+	r, ok := firstNotDone(results)
+	if only != nil {
+		if r, err = w.resultOf(ctx, results, *only); err != nil {
+			return err
+		}
+		ok = true // printNext says "done" itself
+	}
+	if ok {
 		shown := w.printNext(w.Out, r, 1)
 		if next, ok := r.Next(); ok && shown > 0 {
 			w.noteHint(r.Lesson, r.Lesson.Meta.Tasks[next.Task], shown)
 		}
-		fmt.Fprintln(w.Out, "Re-run on every save: go run ./cmd/workbook watch")
+		watch := "go run ./cmd/workbook watch"
+		if only != nil {
+			watch += " " + lessonArg(r.Lesson)
+		}
+		fmt.Fprintln(w.Out, "Re-run on every save:", watch)
 		return nil
 	}
 	fmt.Fprintln(w.Out, w.style().green("Every lesson is done. Well done!"))
 	return nil
+}
+
+// resultOf is lesson l's result with its failures, running its tests if the
+// progress table only remembered its counts.
+func (w *Workbook) resultOf(ctx context.Context, results []LessonResult, l lessons.Lesson) (LessonResult, error) {
+	for _, r := range results {
+		if r.Lesson.ID == l.ID && !r.Remembered {
+			return r, nil
+		}
+	}
+	return w.runLesson(ctx, l)
 }
 
 // noteHint remembers that hints up to n of task were shown for lesson l.

@@ -70,6 +70,7 @@ Usage: go run ./cmd/workbook [command] [arguments]
 
 Commands:
   (none)                 show your progress, the next failing test, and a hint
+  LESSON                 the same, with the next failing test of that lesson
   watch [LESSON]         re-run the current lesson each time you save a file in it
         --poll           look for changes every second, where saves go unnoticed
         --interval=1s    how often --poll looks
@@ -92,14 +93,13 @@ Commands:
 
 A LESSON is a number or a name: 2, 02, server-stream or 02-server-stream.
 Progress comes from the lessons' tests; you can always run them yourself:
-  go test ./lessons/01-unary/
-  go test -race ./lessons/04-bidi/    (for the lessons whose README says -race)
+  go test -race ./lessons/01-unary/
 `
 
 // Run runs the command that args name (os.Args[1:]).
 func (w *Workbook) Run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return w.status(ctx)
+		return w.status(ctx, "")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -107,10 +107,10 @@ func (w *Workbook) Run(ctx context.Context, args []string) error {
 		fmt.Fprint(w.Out, Usage)
 		return nil
 	case "status":
-		if err := noArgs(cmd, rest); err != nil {
-			return err
+		if len(rest) > 1 {
+			return usagef("usage: go run ./cmd/workbook [status] [LESSON]")
 		}
-		return w.status(ctx)
+		return w.status(ctx, strings.Join(rest, ""))
 	case "watch":
 		return w.watchCmd(ctx, rest)
 	case "hint":
@@ -126,7 +126,11 @@ func (w *Workbook) Run(ctx context.Context, args []string) error {
 	case "play":
 		return w.playCmd(ctx, rest)
 	}
-	return usagef("unknown command %q; the commands are watch, hint, reset, restore, solution, verify, play and help", cmd)
+	if len(rest) == 0 && w.isLesson(cmd) {
+		return w.status(ctx, cmd) // `workbook 7`: the next step in lesson 07
+	}
+	return usagef("unknown command %q; the commands are watch, hint, reset, restore, solution, verify, play and help, "+
+		"or a lesson (7, 07, interceptors) for its next failing test", cmd)
 }
 
 func noArgs(cmd string, args []string) error {
@@ -201,6 +205,16 @@ func (w *Workbook) discover() ([]lessons.Lesson, error) {
 }
 
 // find returns the lesson an argument names, or a usage error listing them.
+// isLesson reports whether arg names a lesson.
+func (w *Workbook) isLesson(arg string) bool {
+	all, err := w.discover()
+	if err != nil {
+		return false
+	}
+	_, err = lessons.Find(all, arg)
+	return err == nil
+}
+
 func (w *Workbook) find(arg string) (lessons.Lesson, []lessons.Lesson, error) {
 	all, err := w.discover()
 	if err != nil {

@@ -101,6 +101,25 @@ func TestStatus_LessonSolved_ShowsDone_PointsAtNextLesson(t *testing.T) {
 	assert.Contains(t, got, "Double(4): got 0, want 8")
 }
 
+func TestStatus_ALesson_PointsAtItsNextTest(t *testing.T) {
+	t.Parallel()
+	w, out, _ := fixture(t, "")
+	require.NoError(t, w.Run(t.Context(), []string{"2"}))
+	got := out.Take()
+	assert.Regexp(t, `01-alpha\s+Alpha\s+0/2\s+next`, got, "the progress table, as without a lesson")
+	assert.Contains(t, got, "Next: lesson 02-beta")
+	assert.Contains(t, got, "Double(4): got 0, want 8")
+	assert.Contains(t, got, "go run ./cmd/workbook watch 02")
+
+	require.NoError(t, w.Run(t.Context(), []string{"status", "beta"}))
+	assert.Contains(t, out.Take(), "Double(4): got 0, want 8", "status LESSON")
+
+	err := w.Run(t.Context(), []string{"9"})
+	var usage *UsageError
+	require.ErrorAs(t, err, &usage, "a lesson that does not exist")
+	assert.Contains(t, usage.Msg, "unknown command")
+}
+
 func TestVerify_BuildError_IsReported(t *testing.T) {
 	t.Parallel()
 	w, out, root := fixture(t, "")

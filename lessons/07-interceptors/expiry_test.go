@@ -123,7 +123,7 @@ func TestInterceptors_ServerOptions_ExpiryInsideAuthentication(t *testing.T) {
 	stream, err := b.client.Watch(withToken(harness.Context(t), "tok-bob"), &interceptorspb.WatchRequest{Station: "summit"})
 	harness.RequireOK(t, err, `Watch("summit") as Bob`)
 	b.stations.nextFollow(t)
-	timer := timers.asked(t, "the Watch handler ran (Expire finds Bob's token only inside auth.Stream: chain it after it)")
+	timer := timers.asked(t, "the Watch handler ran (is Expire in ServerOptions' chain, after auth.Stream? It finds Bob's token only there)")
 	timer.fire(t)
 	b.nextEnded(t, "the server to end the Watch once the token expired")
 	_, err = stream.Recv()

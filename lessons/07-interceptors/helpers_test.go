@@ -636,6 +636,13 @@ const statusReceived = "the client had the call's status (gRPC sends it only onc
 // too late. It also checks that every Write so far was one whole line.
 func (l *logLines) written(t *testing.T, call, by string) string {
 	t.Helper()
+	return l.writtenOr(t, call, by, "write the line before your interceptor returns")
+}
+
+// writtenOr is written, with advice of the test's own for when nothing was
+// logged.
+func (l *logLines) writtenOr(t *testing.T, call, by, advice string) string {
+	t.Helper()
 	select {
 	case line := <-l.lines:
 		l.mu.Lock()
@@ -646,7 +653,7 @@ func (l *logLines) written(t *testing.T, call, by string) string {
 		}
 		return line
 	default:
-		t.Fatalf("nothing was logged for %s by the time %s: write the line before your interceptor returns", call, by)
+		t.Fatalf("nothing was logged for %s by the time %s: %s", call, by, advice)
 		return ""
 	}
 }

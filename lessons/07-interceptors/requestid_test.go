@@ -253,6 +253,33 @@ func TestInterceptors_RequestIDs_EachStreamRecordedOnce(t *testing.T) {
 	assert.Equal(t, want, ib.records(t), "the records: one per call")
 }
 
+// TestInterceptors_RequestIDs_SendAfterTheEnd_RecordsTheStatus expects an
+// Upload that the server ended while the client still sends to be recorded
+// with the server's code: its Send returns io.EOF, which says only that
+// the status is for CloseAndRecv to report.
+func TestInterceptors_RequestIDs_SendAfterTheEnd_RecordsTheStatus(t *testing.T) {
+	ib := serveIDs(t)
+	ctx := harness.Context(t)
+
+	var up grpc.ClientStreamingClient[interceptorspb.Reading, interceptorspb.UploadSummary]
+	var err error
+	harness.Call(t, "Upload through your interceptors", func() { up, err = ib.client.Upload(ctx) })
+	harness.RequireOK(t, err, "Upload")
+	harness.Call(t, `up.Send(a reading of "locked")`, func() { err = up.Send(reading("locked", 1)) })
+	harness.RequireOK(t, err, `Send of a reading of "locked"`)
+	// Header returns once the call has ended: the server refused the
+	// reading with PermissionDenied and sent no header before its status.
+	harness.Call(t, "up.Header(), which returns once the server has ended the call", func() { _, err = up.Header() })
+	harness.Call(t, "up.Send(another reading) after the server ended the call", func() { err = up.Send(reading("summit", 2)) })
+	require.ErrorIs(t, err, io.EOF, "Send after the server ended the call (gRPC's io.EOF: ask CloseAndRecv for the status)")
+	harness.Call(t, "up.CloseAndRecv()", func() { _, err = up.CloseAndRecv() })
+	harness.RequireCode(t, err, codes.PermissionDenied, "CloseAndRecv after the server refused the reading")
+
+	want := []interceptors.Record{{Method: uploadMethod, RequestID: "req-1", Code: codes.PermissionDenied}}
+	assert.Equal(t, want, ib.records(t),
+		"the records: Send's io.EOF is not the end of the call, CloseAndRecv's error is (record only an error other than io.EOF from SendMsg)")
+}
+
 // TestInterceptors_RequestIDs_CallsAtOnce makes 20 calls from 4 goroutines
 // at once and expects 20 records, each with its own id (run with -race to
 // have records kept without the lock reported).
