@@ -239,7 +239,7 @@ func waitsOn(state, callee string) string {
 	case "chan send (nil chan)", "chan receive (nil chan)":
 		return "using a nil channel, which blocks forever (was it ever made with make?)"
 	case "select":
-		return "in a select none of whose cases can go on (is ctx.Done() one of them?)"
+		return "in a select, waiting for one of its cases to be ready"
 	case "select (no cases)":
 		return "in select {}, which blocks forever"
 	case "sync.Mutex.Lock", "sync.RWMutex.Lock", "sync.RWMutex.RLock":
@@ -257,26 +257,38 @@ func waitsOn(state, callee string) string {
 }
 
 // stuckReport lists where the lesson's goroutines are stuck, the one with id
-// first (0: no preference). It is "" when no goroutine is in the lesson's code.
+// first (0: no preference), each place once with how many goroutines wait
+// there. It is "" when no goroutine is in the lesson's code.
 func stuckReport(gs []goroutine, first int) string {
 	pkg := lessonPackage(gs)
-	var lines []string
+	var places []string // in the order shown
+	count := map[string]int{}
 	for _, g := range gs {
 		w := g.where(pkg)
 		if w == "" {
 			continue
 		}
-		if g.id == first {
-			lines = append([]string{w}, lines...)
-		} else {
-			lines = append(lines, w)
+		if count[w] == 0 {
+			if g.id == first {
+				places = append([]string{w}, places...)
+			} else {
+				places = append(places, w)
+			}
 		}
+		count[w]++
 	}
-	if len(lines) == 0 {
+	if len(places) == 0 {
 		return ""
 	}
+	lines := make([]string, 0, len(places))
+	for _, w := range places {
+		if n := count[w]; n > 1 {
+			w += fmt.Sprintf(" (%d goroutines)", n)
+		}
+		lines = append(lines, w)
+	}
 	if len(lines) > 8 {
-		lines = append(lines[:8], fmt.Sprintf("… and %d more", len(lines)-8))
+		lines = append(lines[:8], fmt.Sprintf("… and %d more places", len(lines)-8))
 	}
 	return "Where the lesson's code is stuck:\n  " + strings.Join(lines, "\n  ")
 }

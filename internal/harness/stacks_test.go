@@ -97,6 +97,10 @@ func TestWhere_NamesTheInnermostLessonLineAndWhatItWaitsOn(t *testing.T) {
 	assert.Equal(t, "Where the lesson's code is stuck:\n  client.go:30 in (*Subscriber).next: waiting in Recv for the other side's next message (or its end)\n"+
 		"  hub.go:61 in (*Hub).SubscriberCount: waiting to lock a mutex that is already locked, by another goroutine or by this one (Go's mutexes are not re-entrant)",
 		report, "the goroutine asked for comes first")
+
+	twice := stuckReport(append(gs, gs[1]), 0)
+	assert.Contains(t, twice, "(Go's mutexes are not re-entrant) (2 goroutines)", "two goroutines stuck at one place: listed once, counted")
+	assert.Equal(t, 1, strings.Count(twice, "hub.go:61"), "hub.go:61 listed once")
 }
 
 func TestWaitsOn(t *testing.T) {
@@ -104,7 +108,7 @@ func TestWaitsOn(t *testing.T) {
 		{"chan send", "", "waiting to send on a channel that nobody is receiving from"},
 		{"chan receive", "", "waiting to receive from a channel that nobody sends on or closes"},
 		{"chan receive (nil chan)", "", "using a nil channel, which blocks forever (was it ever made with make?)"},
-		{"select", "", "in a select none of whose cases can go on (is ctx.Done() one of them?)"},
+		{"select", "", "in a select, waiting for one of its cases to be ready"},
 		{"select (no cases)", "", "in select {}, which blocks forever"},
 		{"sync.RWMutex.RLock", "", "waiting to lock a mutex that is already locked, by another goroutine or by this one (Go's mutexes are not re-entrant)"},
 		{"sync.WaitGroup.Wait", "", "in WaitGroup.Wait: a goroutine it waits for has not called Done"},
