@@ -95,9 +95,10 @@ func TestInterceptors_Auth_SchemeInAnyCase(t *testing.T) {
 	for _, scheme := range []string{"bearer", "BEARER"} {
 		ctx := metadata.AppendToOutgoingContext(harness.Context(t), interceptors.AuthorizationKey, scheme+" tok-ada")
 		_, err := b.client.Latest(ctx, &interceptorspb.LatestRequest{Station: "summit"})
-		harness.AssertCode(t, err, codes.OK, fmt.Sprintf("Latest with authorization %q", scheme+" tok-ada"))
-		h := b.nextHandled(t, "the Latest handler to run")
-		assert.Equal(t, "Ada", h.caller.Name, "the caller the handler sees")
+		if harness.AssertCode(t, err, codes.OK, fmt.Sprintf("Latest with authorization %q", scheme+" tok-ada")) {
+			h := b.nextHandled(t, "the Latest handler to run")
+			assert.Equal(t, "Ada", h.caller.Name, "the caller the handler sees")
+		}
 	}
 }
 
