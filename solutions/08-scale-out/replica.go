@@ -14,6 +14,11 @@ import (
 	"github.com/grpc-workbook/streaming/lessons/08-scale-out/scaleoutpb"
 )
 
+// PullBatch bounds how many events a subscriber's consumer fetches ahead of
+// what its gRPC stream has sent: the most a slow subscriber holds in this
+// replica's memory.
+const PullBatch = 64
+
 // ConsumerInactiveThreshold is how long the broker keeps a subscriber's
 // consumer that nobody reads from. A replica deletes its consumers itself when
 // their streams end; this is the safety net for a replica that died without
@@ -93,7 +98,7 @@ func (r *Replica) Subscribe(req *scaleoutpb.SubscribeRequest, stream grpc.Server
 		_ = r.js.DeleteConsumer(ctx, StreamName, cons.CachedInfo().Name)
 	}()
 
-	msgs, err := cons.Messages(jetstream.PullMaxMessages(64))
+	msgs, err := cons.Messages(jetstream.PullMaxMessages(PullBatch))
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "replica %s: reading the stream: %v", r.name, err)
 	}
