@@ -335,3 +335,5 @@ func (l loseReplies) Publish(ctx context.Context, req *scaleoutpb.PublishRequest
 	}
 	return nil, status.Error(codes.Unavailable, "the test lost the reply on its way back")
 }
+
+func itoa(n uint64) string { return fmt.Sprint(n) }
