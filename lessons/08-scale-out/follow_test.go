@@ -179,6 +179,8 @@ func TestScaleOut_Follow_PositionNotKept_ReturnsOutOfRange(t *testing.T) {
 	err := f.Returned(t, "OutOfRange")
 	harness.AssertCode(t, err, codes.OutOfRange, "Follow(after=2) when the broker keeps 6 to 10")
 	assert.Empty(t, f.Seqs(), "messages handled")
+	assert.False(t, bb.srv.HandlerHasStarted("Subscribe"),
+		"Follow subscribed on replica B after replica A said OutOfRange: every replica reads the same broker, so the answer is the same everywhere")
 }
 
 func TestScaleOut_Follow_EveryReplicaDown_ReturnsUnavailable(t *testing.T) {
