@@ -7,6 +7,8 @@ import (
 	"io"
 	"runtime"
 	"strings"
+	"sync"
+	"time"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -337,3 +339,28 @@ func (l loseReplies) Publish(ctx context.Context, req *scaleoutpb.PublishRequest
 }
 
 func itoa(n uint64) string { return fmt.Sprint(n) }
+
+// expiringContext is a context whose deadline the test makes pass, at once,
+// with expire: no real time has to go by.
+type expiringContext struct {
+	context.Context // the test's, for its values
+	done            chan struct{}
+	expired         sync.Once
+}
+
+func newExpiringContext(t *testing.T) *expiringContext {
+	return &expiringContext{Context: harness.Context(t), done: make(chan struct{})}
+}
+
+func (c *expiringContext) Deadline() (time.Time, bool) { return time.Now().Add(time.Hour), true }
+func (c *expiringContext) Done() <-chan struct{}       { return c.done }
+func (c *expiringContext) expire()                     { c.expired.Do(func() { close(c.done) }) }
+
+func (c *expiringContext) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}

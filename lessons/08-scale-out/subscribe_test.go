@@ -55,6 +55,27 @@ func TestScaleOut_Subscribe_ClientLeaves_ConsumerDeleted(t *testing.T) {
 	}
 }
 
+func TestScaleOut_Subscribe_DeadlinePasses_DeadlineExceeded(t *testing.T) {
+	// The stream's context ends because the call's deadline passed: the code
+	// comes from the context (status.FromContextError), not from a code the
+	// handler picks itself. The stream is a fake whose deadline the test
+	// makes pass while the handler waits for the next event.
+	b := startBroker(t, 100)
+	a := startReplica(t, b, "A")
+	b.publishDirect(t, 1, 1)
+	ctx := newExpiringContext(t)
+	t.Cleanup(ctx.expire)
+	stream := newFakeStream(ctx)
+	returned := make(chan error, 1)
+	go func() { returned <- a.r.Subscribe(&scaleoutpb.SubscribeRequest{}, stream) }()
+	harness.Wait(t, stream.sent, "the first Send")
+
+	ctx.expire()
+	err := harness.Wait(t, returned, "Subscribe to return once the call's deadline passed")
+	harness.AssertCode(t, err, codes.DeadlineExceeded, "what Subscribe returned once the call's deadline passed")
+	assert.Equal(t, 0, b.consumers(t), "consumers in the broker after the handler returned")
+}
+
 func TestScaleOut_Subscribe_SendFails_ReturnsTheErrorAndDeletesTheConsumer(t *testing.T) {
 	b := startBroker(t, 100)
 	a := startReplica(t, b, "A")
