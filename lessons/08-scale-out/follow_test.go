@@ -99,7 +99,7 @@ func shortInts(seqs []int) string {
 	for i, s := range seqs {
 		list[i] = fmt.Sprint(s)
 	}
-	return "[" + shorten(list) + "]"
+	return "[" + harness.Shorten(list) + "]"
 }
 
 func TestScaleOut_Follow_ReplicaSaysGoodbye_ResumesOnTheNext(t *testing.T) {
@@ -113,7 +113,7 @@ func TestScaleOut_Follow_ReplicaSaysGoodbye_ResumesOnTheNext(t *testing.T) {
 	a.srv.HandlerReturned(t, "Subscribe")
 	publishN(t, 6, 5, bb)
 	f.waitFor(t, 10)
-	assertEachOnceInOrder(t, f.who, 1, 10, f.Seqs())
+	harness.AssertEachOnceInOrder(t, f.who, 1, 10, f.Seqs())
 	assert.Equal(t, 1, b.consumers(t), "consumers in the broker: the follower's, on replica B")
 }
 
@@ -166,7 +166,7 @@ func TestScaleOut_Follow_ReplicaDiesWhilePublishing_NothingLostRepeatedOrReorder
 	}
 	assert.NoError(t, harness.Wait(t, published, "the publisher to finish"), "the publisher")
 	for _, f := range followers {
-		assertEachOnceInOrder(t, f.who, 1, n, f.Seqs())
+		harness.AssertEachOnceInOrder(t, f.who, 1, n, f.Seqs())
 	}
 }
 

@@ -8,8 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -244,56 +244,6 @@ func seqRange(first, last int) []int {
 		out = append(out, i)
 	}
 	return out
-}
-
-// assertEachOnceInOrder checks that got, the sequence numbers who received,
-// is exactly first .. last, and otherwise names the replica and the missing,
-// duplicated and out-of-order numbers.
-func assertEachOnceInOrder(t testing.TB, who string, first, last int, got []int) bool {
-	t.Helper()
-	seen := map[int]int{}
-	for _, seq := range got {
-		seen[seq]++
-	}
-	var missing, duplicated, disorder, unexpected []string
-	for seq := first; seq <= last; seq++ {
-		switch k := seen[seq]; {
-		case k == 0:
-			missing = append(missing, fmt.Sprint(seq))
-		case k > 1:
-			duplicated = append(duplicated, fmt.Sprintf("%d (%d times)", seq, k))
-		}
-	}
-	for i, seq := range got {
-		if seq < first || seq > last {
-			unexpected = append(unexpected, fmt.Sprint(seq))
-		}
-		if i > 0 && seq <= got[i-1] {
-			disorder = append(disorder, fmt.Sprintf("%d after %d", seq, got[i-1]))
-		}
-	}
-	var problems []string
-	for _, p := range []struct {
-		what string
-		list []string
-	}{{"missing", missing}, {"duplicated", duplicated}, {"out of order", disorder}, {"not asked for", unexpected}} {
-		if len(p.list) > 0 {
-			problems = append(problems, fmt.Sprintf("  %s: %s", p.what, shorten(p.list)))
-		}
-	}
-	if len(problems) == 0 {
-		return true
-	}
-	t.Errorf("%s received %d messages; want each of %d to %d exactly once, in order:\n%s",
-		who, len(got), first, last, strings.Join(problems, "\n"))
-	return false
-}
-
-func shorten(list []string) string {
-	if len(list) > 20 {
-		return strings.Join(list[:20], ", ") + fmt.Sprintf(", ... (%d in all)", len(list))
-	}
-	return strings.Join(list, ", ")
 }
 
 // fakeStream is a Subscribe stream with no network behind it, for what a

@@ -15,13 +15,13 @@ func TestScaleOut_Resume_OnAnotherReplica_ExactlyTheMissed(t *testing.T) {
 	a, bb := startReplica(t, b, "A"), startReplica(t, b, "B")
 	onA := subscribe(t, a, 0)
 	publishN(t, 1, 5, a, bb)
-	assertEachOnceInOrder(t, "the subscriber on replica A", 1, 5, onA.messages(t, 5, "the subscriber on replica A"))
+	harness.AssertEachOnceInOrder(t, "the subscriber on replica A", 1, 5, onA.messages(t, 5, "the subscriber on replica A"))
 
 	onA.cancel() // the subscriber loses replica A
 	a.srv.HandlerReturned(t, "Subscribe")
 	publishN(t, 6, 5, a, bb) // published while it was away
 	onB := subscribe(t, bb, 5)
-	assertEachOnceInOrder(t, "the subscriber back on replica B after 5", 6, 10, onB.messages(t, 5, "the subscriber back on replica B after 5"))
+	harness.AssertEachOnceInOrder(t, "the subscriber back on replica B after 5", 6, 10, onB.messages(t, 5, "the subscriber back on replica B after 5"))
 	publishN(t, 11, 1, a)
 	assert.Equal(t, []int{11}, onB.messages(t, 1, "the subscriber on replica B"), "the next message after the missed ones: the next one published")
 }
@@ -33,7 +33,7 @@ func TestScaleOut_Resume_PositionNotKept_OutOfRange(t *testing.T) {
 
 	// The limits, on both sides.
 	oldest := subscribe(t, a, 5)
-	assertEachOnceInOrder(t, "a subscriber after 5, the oldest position kept", 6, 10, oldest.messages(t, 5, "the subscriber after 5"))
+	harness.AssertEachOnceInOrder(t, "a subscriber after 5, the oldest position kept", 6, 10, oldest.messages(t, 5, "the subscriber after 5"))
 	latest := subscribe(t, a, 10)
 	publishN(t, 11, 1, a) // now 7 to 11
 	assert.Equal(t, []int{11}, latest.messages(t, 1, "the subscriber after 10"), "the events after 10, the last one")

@@ -24,9 +24,9 @@ func TestScaleOut_Subscribe_PublishAnywhere_ReceiveEverywhere(t *testing.T) {
 	alsoOnA := subscribe(t, a, 0)
 
 	publishN(t, 1, 20, a, bb) // odd numbers on B, even on A
-	assertEachOnceInOrder(t, "the subscriber on replica A", 1, 20, onA.messages(t, 20, "the subscriber on replica A"))
-	assertEachOnceInOrder(t, "the subscriber on replica B", 1, 20, onB.messages(t, 20, "the subscriber on replica B"))
-	assertEachOnceInOrder(t, "the second subscriber on replica A", 1, 20, alsoOnA.messages(t, 20, "the second subscriber on replica A"))
+	harness.AssertEachOnceInOrder(t, "the subscriber on replica A", 1, 20, onA.messages(t, 20, "the subscriber on replica A"))
+	harness.AssertEachOnceInOrder(t, "the subscriber on replica B", 1, 20, onB.messages(t, 20, "the subscriber on replica B"))
+	harness.AssertEachOnceInOrder(t, "the second subscriber on replica A", 1, 20, alsoOnA.messages(t, 20, "the second subscriber on replica A"))
 
 	// Nothing more than once: the next message each hears is the next one published.
 	publishN(t, 21, 1, bb)
@@ -122,7 +122,7 @@ func TestScaleOut_Subscribe_SlowSubscriber_OthersKeepUp_ThenOutOfRange(t *testin
 		b.publishDirect(t, i, 1)
 		got = append(got, fast.messages(t, 1, "the fast subscriber, while the slow one did not read")...)
 	}
-	assertEachOnceInOrder(t, "the fast subscriber, while the slow one did not read", 1, n, got)
+	harness.AssertEachOnceInOrder(t, "the fast subscriber, while the slow one did not read", 1, n, got)
 
 	release() // the slow client reads again
 	err := harness.Wait(t, returned, "the slow subscriber's Subscribe to return once the broker had dropped events it had not read")
@@ -131,7 +131,7 @@ func TestScaleOut_Subscribe_SlowSubscriber_OthersKeepUp_ThenOutOfRange(t *testin
 		got = append(got, int((<-slow.sent).GetMessage().GetSeq()))
 	}
 	require.NotEmpty(t, got)
-	assertEachOnceInOrder(t, "the slow subscriber, up to the first event the broker dropped", 1, got[len(got)-1], got)
+	harness.AssertEachOnceInOrder(t, "the slow subscriber, up to the first event the broker dropped", 1, got[len(got)-1], got)
 	harness.AssertCode(t, err, codes.OutOfRange, "Subscribe for a subscriber that fell behind by more than the broker keeps")
 	missing := fmt.Sprint(got[len(got)-1] + 1)
 	assert.Contains(t, status.Convert(err).Message(), missing, "the OutOfRange message must name the first sequence the subscriber missed")

@@ -1,9 +1,9 @@
-// Mistake: Subscribe lets the consumer fetch up to 100,000 events ahead of the
-// stream.
+// Mistake: Subscribe takes the client library's default pull buffer (500
+// events) instead of PullBatch.
 //
-// Why it is wrong: A slow subscriber then holds everything the broker sends it
-// in the replica's memory, with no bound worth the name, and it never learns
-// that it fell behind.
+// Why it is wrong: A slow subscriber then holds whatever the broker sends it,
+// up to 500 events, in the replica's memory, far more than the lesson's bound,
+// and does not learn that it fell behind until the broker is 500 events ahead.
 //
 // Caught by: TestScaleOut_Subscribe_SlowSubscriber_OthersKeepUp_ThenOutOfRange
 
@@ -107,7 +107,7 @@ func (r *Replica) Subscribe(req *scaleoutpb.SubscribeRequest, stream grpc.Server
 		_ = r.js.DeleteConsumer(ctx, StreamName, cons.CachedInfo().Name)
 	}()
 
-	msgs, err := cons.Messages(jetstream.PullMaxMessages(100_000))
+	msgs, err := cons.Messages() // the client library's default buffer
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "replica %s: reading the stream: %v", r.name, err)
 	}
