@@ -264,7 +264,9 @@ func fixImports(src []byte, extra *ast.File) ([]byte, error) {
 }
 
 // importName is the name a file uses for an import: its explicit name, or
-// the last element of its path (ignoring a major version suffix).
+// the last element of its path (ignoring a major version suffix), without a
+// ".go" suffix or a "go-" prefix, the usual spellings of a module whose
+// package name is shorter ("github.com/nats-io/nats.go" is package nats).
 func importName(imp *ast.ImportSpec) string {
 	if imp.Name != nil {
 		return imp.Name.Name
@@ -274,7 +276,7 @@ func importName(imp *ast.ImportSpec) string {
 	if regexp.MustCompile(`^v\d+$`).MatchString(name) {
 		name = path.Base(path.Dir(p))
 	}
-	return name
+	return strings.TrimPrefix(strings.TrimSuffix(name, ".go"), "go-")
 }
 
 // TestStage_PutsBackLaterTasks checks the stage builder on a small file.
@@ -317,6 +319,18 @@ type S struct{}
 	assert.NotContains(t, string(got), `"errors"`, "an import nobody uses is dropped")
 	_, err = parser.ParseFile(token.NewFileSet(), "", got, 0)
 	assert.NoError(t, err)
+
+	for imp, want := range map[string]string{
+		`"github.com/nats-io/nats.go"`:               "nats",
+		`"github.com/nats-io/nats-server/v2/server"`: "server",
+		`"github.com/x/go-yaml"`:                     "yaml",
+		`"github.com/x/y/v2"`:                        "y",
+		`z "github.com/x/y"`:                         "z",
+	} {
+		f, err := parser.ParseFile(token.NewFileSet(), "", "package p\nimport "+imp+"\n", parser.ImportsOnly)
+		require.NoError(t, err)
+		assert.Equal(t, want, importName(f.Imports[0]), "the name of import %s", imp)
+	}
 
 	two := []byte("package p\n\nfunc A() {\n\t// TODO(lesson 09): Task 1.\n\t// TODO(lesson 09): Task 2.\n}\n")
 	_, err = stage(two, two, 1)

@@ -444,56 +444,6 @@ func (h *handled) waitPast(ctx context.Context, seq int) bool {
 	}
 }
 
-// assertEachOnceInOrder checks that got, the numbers of what, is exactly
-// 1, 2, ..., n, and otherwise names the missing, duplicated and
-// out-of-order numbers.
-func assertEachOnceInOrder(t testing.TB, what string, n int, got []int) bool {
-	t.Helper()
-	seen := map[int]int{}
-	for _, seq := range got {
-		seen[seq]++
-	}
-	var problems []string
-	var missing, duplicated, unexpected, disorder []string
-	for seq := 1; seq <= n; seq++ {
-		switch k := seen[seq]; {
-		case k == 0:
-			missing = append(missing, fmt.Sprint(seq))
-		case k > 1:
-			duplicated = append(duplicated, fmt.Sprintf("%d (%d times)", seq, k))
-		}
-	}
-	for i, seq := range got {
-		if seq < 1 || seq > n {
-			unexpected = append(unexpected, fmt.Sprint(seq))
-		}
-		if i > 0 && seq <= got[i-1] {
-			disorder = append(disorder, fmt.Sprintf("%d after %d", seq, got[i-1]))
-		}
-	}
-	for _, p := range []struct {
-		what string
-		list []string
-	}{{"missing", missing}, {"duplicated", duplicated}, {"never published", unexpected}, {"out of order", disorder}} {
-		if len(p.list) > 0 {
-			problems = append(problems, fmt.Sprintf("  %s: %s", p.what, shorten(p.list)))
-		}
-	}
-	if len(problems) == 0 {
-		return true
-	}
-	t.Errorf("%s: %d numbers for %d events; want each of 1 to %d exactly once, in order:\n%s",
-		what, len(got), n, n, strings.Join(problems, "\n"))
-	return false
-}
-
-func shorten(list []string) string {
-	if len(list) > 20 {
-		return strings.Join(list[:20], ", ") + fmt.Sprintf(", ... (%d in all)", len(list))
-	}
-	return strings.Join(list, ", ")
-}
-
 // following is a Follow call running on its own goroutine.
 type following struct {
 	cancel context.CancelFunc

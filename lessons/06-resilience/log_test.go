@@ -149,7 +149,7 @@ func TestResilience_Log_Append_SafeForConcurrentUse(t *testing.T) {
 		all = append(all, seqs...)
 	}
 	slices.Sort(all)
-	assertEachOnceInOrder(t, "the numbers Append returned, sorted", writers*each, all)
+	harness.AssertEachOnceInOrder(t, "the numbers Append returned, sorted", 1, writers*each, all)
 	seqs, _, _, err := read(t, log, 0)
 	require.NoError(t, err, "Read(0)")
 	want := make([]int, writers*each)

@@ -1,0 +1,62 @@
+package scaleout_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/grpc-workbook/streaming/internal/harness"
+	scaleout "github.com/grpc-workbook/streaming/lessons/08-scale-out"
+	"github.com/grpc-workbook/streaming/lessons/08-scale-out/scaleoutpb"
+)
+
+// shutdown runs scaleout.Shutdown on r and requires it to return nil.
+func shutdown(t *testing.T, r *replica) {
+	t.Helper()
+	var err error
+	harness.Call(t, "scaleout.Shutdown(replica "+r.name+", its gRPC server)", func() { err = scaleout.Shutdown(r.r, r.gs) })
+	require.NoError(t, err, "Shutdown of replica %s", r.name)
+}
+
+func TestScaleOut_Shutdown_GoodbyeThenConsumersDeletedThenDrained(t *testing.T) {
+	b := startBroker(t, 100)
+	a, bb := startReplica(t, b, "A"), startReplica(t, b, "B")
+	onA := []*subscription{subscribe(t, a, 0), subscribe(t, a, 0)}
+	onB := subscribe(t, bb, 0)
+	publishN(t, 1, 3, a, bb)
+	for _, s := range append(onA, onB) {
+		s.messages(t, 3, "a subscriber on replica "+s.replica.name)
+	}
+	require.Equal(t, 3, b.consumers(t), "consumers in the broker before the shutdown")
+
+	shutdown(t, a)
+	assert.Equal(t, 1, b.consumers(t),
+		"consumers in the broker once Shutdown of replica A has returned: replica B's only. A's handlers delete theirs on the way out, through A's connection, so it must not drain before GracefulStop has returned")
+	assert.True(t, a.nc.IsClosed(), "replica A's connection to the broker once Shutdown has returned: Drain it, then wait until it is closed")
+	want := &scaleoutpb.Event{Kind: &scaleoutpb.Event_Goodbye{Goodbye: &scaleoutpb.Goodbye{Replica: "A", LastSeq: 3}}}
+	for i, s := range onA {
+		ev, err := s.recv(t, "Goodbye from replica A")
+		harness.RequireOK(t, err, "Recv of Goodbye from replica A, which shut down (GracefulStop, not Stop)")
+		assert.Truef(t, proto.Equal(want, ev), "subscriber %d on replica A: want %v, got %v", i+1, want, ev)
+		s.requireEOF(t, "the end of the stream after Goodbye")
+	}
+}
+
+func TestScaleOut_Shutdown_OtherReplicasKeepServing(t *testing.T) {
+	b := startBroker(t, 100)
+	a, bb := startReplica(t, b, "A"), startReplica(t, b, "B")
+	onB := subscribe(t, bb, 0)
+	publishN(t, 1, 2, a, bb)
+	onB.messages(t, 2, "the subscriber on replica B")
+
+	shutdown(t, a)
+	assert.False(t, bb.nc.IsClosed(), "replica B's connection once replica A has shut down: a replica closes its own connection only")
+	publishN(t, 3, 2, bb)
+	assert.Equal(t, []int{3, 4}, onB.messages(t, 2, "the subscriber on replica B, after A shut down"), "what the subscriber on B hears after A shut down")
+	nc, err := b.Connect()
+	if assert.NoError(t, err, "connecting to the broker after replica A shut down: a replica must not close the broker") {
+		nc.Close()
+	}
+}
