@@ -40,7 +40,7 @@ func (b *Broker) Connect() (*nats.Conn, error) {
 // it, keeping the latest keep events.
 func StartBroker(dir string, keep int64) (*Broker, error) {
 	// TODO(lesson 08): Task 1. server.NewServer with JetStream on, StoreDir
-	// dir, DontListen, NoSigs and NoLog; Start it, wait for
+	// dir, DontListen and NoSigs; Start it, wait for
 	// ReadyForConnections, then b.createStream(keep). Close what you started
 	// when a step fails.
 	return nil, errors.New("StartBroker is not implemented yet (lesson 08, task 1)")

@@ -24,6 +24,10 @@ func TestScaleOut_Broker_StartsInProcess_NoPort(t *testing.T) {
 
 	srv := b.Server()
 	assert.Nil(t, srv.Addr(), "the broker listens on a port: set DontListen, so that tests need no free port")
+	for _, g := range natsGoroutines() {
+		assert.NotContains(t, g.Stack, "handleSignals", "a goroutine of the broker waits for the process's signals: set NoSigs, "+
+			"or Ctrl-C during go test stops the broker instead of the tests")
+	}
 	assert.True(t, srv.JetStreamEnabled(), "JetStream is off: set JetStream in the server's options")
 	assert.Equal(t, filepath.Join(dir, "jetstream"), srv.JetStreamConfig().StoreDir, "where JetStream stores the stream (StoreDir, plus jetstream/): StoreDir must be the dir StartBroker was given")
 

@@ -3,10 +3,12 @@ package scaleout_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -193,6 +195,47 @@ func TestScaleOut_Follow_EveryReplicaDown_ReturnsUnavailable(t *testing.T) {
 	err := f.Returned(t, "when no replica works")
 	harness.AssertCode(t, err, codes.Unavailable, "Follow when every replica is down")
 }
+
+func TestScaleOut_Follow_EveryReplicaSaysGoodbyeAtOnce_ReturnsUnavailable(t *testing.T) {
+	replicas := []scaleoutpb.HubClient{leaving{"A"}, leaving{"B"}}
+	var err error
+	harness.Call(t, "scaleout.Follow over two replicas that each say Goodbye at once", func() {
+		err = scaleout.Follow(harness.Context(t), replicas, 0, func(*scaleoutpb.Message) {})
+	})
+	harness.AssertCode(t, err, codes.Unavailable,
+		"Follow when every replica ended its stream cleanly without a message (no error came back: make one, or the caller reads success)")
+}
+
+// leaving is a replica that is shutting down: every Subscribe gets Goodbye,
+// then the stream's clean end.
+type leaving struct{ name string }
+
+func (l leaving) Subscribe(ctx context.Context, in *scaleoutpb.SubscribeRequest, _ ...grpc.CallOption) (grpc.ServerStreamingClient[scaleoutpb.Event], error) {
+	bye := &scaleoutpb.Event{Kind: &scaleoutpb.Event_Goodbye{Goodbye: &scaleoutpb.Goodbye{Replica: l.name, LastSeq: in.GetAfterSeq()}}}
+	return &endingStream{events: []*scaleoutpb.Event{bye}, ctx: ctx}, nil
+}
+
+func (l leaving) Publish(context.Context, *scaleoutpb.PublishRequest, ...grpc.CallOption) (*scaleoutpb.PublishReply, error) {
+	return nil, status.Error(codes.Unavailable, "replica "+l.name+" is shutting down")
+}
+
+// endingStream hands out its events, then io.EOF.
+type endingStream struct {
+	grpc.ClientStream // nil: only Recv and Context are used
+	events            []*scaleoutpb.Event
+	ctx               context.Context
+}
+
+func (s *endingStream) Recv() (*scaleoutpb.Event, error) {
+	if len(s.events) == 0 {
+		return nil, io.EOF
+	}
+	ev := s.events[0]
+	s.events = s.events[1:]
+	return ev, nil
+}
+
+func (s *endingStream) Context() context.Context { return s.ctx }
 
 func TestScaleOut_Follow_CallerCancels_ReturnsAndLeavesNothing(t *testing.T) {
 	b := startBroker(t, 100)

@@ -56,7 +56,6 @@ func StartBroker(dir string, keep int64) (*Broker, error) {
 		JetStream:  true,
 		StoreDir:   dir,
 		NoSigs:     true, // the test process owns its signals
-		NoLog:      true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuring the broker: %w", err)
