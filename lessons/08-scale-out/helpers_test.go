@@ -164,7 +164,7 @@ func publishN(t *testing.T, first, n int, on ...*replica) {
 	for i := first; i < first+n; i++ {
 		r := on[i%len(on)]
 		reply := r.publish(t, fmt.Sprintf("id-%d", i), payload(i))
-		require.Equal(t, uint64(i), reply.GetSeq(), "sequence number of the publish of %q on replica %s", payload(i), r.name)
+		require.Equal(t, i, int(reply.GetSeq()), "sequence number of the publish of %q on replica %s", payload(i), r.name)
 	}
 }
 
@@ -227,6 +227,19 @@ func (s *subscription) requireStatus(t *testing.T, code codes.Code, what string)
 	require.Nilf(t, ev, "%s: want the stream to end with %v, got an event: %v", what, code, ev)
 	harness.RequireCode(t, err, code, what)
 	return err
+}
+
+// goodbye receives once and requires the event to arrive: a stream that
+// ended instead is named as such (io.EOF: the handler returned nil without
+// sending Goodbye).
+func (s *subscription) goodbye(t *testing.T, who string) *scaleoutpb.Event {
+	t.Helper()
+	ev, err := s.recv(t, "Goodbye for "+who)
+	if errors.Is(err, io.EOF) {
+		t.Fatalf("%s on replica %s: the stream ended (io.EOF: the handler returned nil) without a Goodbye; send it before the handler returns", who, s.replica.name)
+	}
+	harness.RequireOK(t, err, "Recv of Goodbye for "+who+" on replica "+s.replica.name)
+	return ev
 }
 
 // requireEOF receives once and requires io.EOF: the handler returned nil.

@@ -1,6 +1,7 @@
 package scaleout_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -37,8 +38,8 @@ func TestScaleOut_Shutdown_GoodbyeThenConsumersDeletedThenDrained(t *testing.T) 
 	assert.True(t, a.nc.IsClosed(), "replica A's connection to the broker once Shutdown has returned: Drain it, then wait until it is closed")
 	want := &scaleoutpb.Event{Kind: &scaleoutpb.Event_Goodbye{Goodbye: &scaleoutpb.Goodbye{Replica: "A", LastSeq: 3}}}
 	for i, s := range onA {
-		ev, err := s.recv(t, "Goodbye from replica A")
-		harness.RequireOK(t, err, "Recv of Goodbye from replica A, which shut down (GracefulStop, not Stop)")
+		ev := s.goodbye(t, fmt.Sprintf("subscriber %d, whose replica shut down (its streams end with Goodbye when "+
+			"Close comes first, GracefulStop next, and the connection's drain last)", i+1))
 		assert.Truef(t, proto.Equal(want, ev), "subscriber %d on replica A: want %v, got %v", i+1, want, ev)
 		s.requireEOF(t, "the end of the stream after Goodbye")
 	}

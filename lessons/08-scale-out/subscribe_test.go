@@ -151,8 +151,7 @@ func TestScaleOut_Subscribe_ReplicaCloses_GoodbyeWithLastSeq(t *testing.T) {
 
 	a.r.Close()
 	for who, s := range map[string]*subscription{"the subscriber that read 1 to 3": reading, "the second subscriber": also} {
-		ev, err := s.recv(t, "Goodbye for "+who)
-		harness.RequireOK(t, err, "Recv of Goodbye for "+who)
+		ev := s.goodbye(t, who)
 		want := &scaleoutpb.Event{Kind: &scaleoutpb.Event_Goodbye{Goodbye: &scaleoutpb.Goodbye{Replica: "A", LastSeq: 3}}}
 		assert.Truef(t, proto.Equal(want, ev), "%s, when its replica closes: want %v, got %v", who, want, ev)
 		s.requireEOF(t, "the end of the stream after Goodbye, for "+who)

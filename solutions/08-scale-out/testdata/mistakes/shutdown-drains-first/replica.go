@@ -1,9 +1,11 @@
 // Mistake: Shutdown drains the broker connection before it stops the gRPC
 // server.
 //
-// Why it is wrong: The handlers delete their consumers on the way out, through
-// that connection: drained first, the deletions fail and the consumers stay in
-// the broker.
+// Why it is wrong: Draining ends every subscription of the connection, the
+// consumers' message iterators among them: the handlers' Next fails
+// ("messages iterator closed") and their streams end with Unavailable, not
+// Goodbye. A consumer deletion that comes after the connection closed fails
+// too, and that consumer stays in the broker.
 //
 // Caught by: TestScaleOut_Shutdown_GoodbyeThenConsumersDeletedThenDrained
 
