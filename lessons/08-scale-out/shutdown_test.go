@@ -2,10 +2,13 @@ package scaleout_test
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/grpc-workbook/streaming/internal/harness"
@@ -23,7 +26,10 @@ func shutdown(t *testing.T, r *replica) {
 
 func TestScaleOut_Shutdown_GoodbyeThenConsumersDeletedThenDrained(t *testing.T) {
 	b := startBroker(t, 100)
-	a, bb := startReplica(t, b, "A"), startReplica(t, b, "B")
+	seen := &drainSeen{}
+	a := startReplica(t, b, "A", func(s scaleoutpb.HubServer) scaleoutpb.HubServer { seen.HubServer = s; return seen })
+	seen.nc = a.nc
+	bb := startReplica(t, b, "B")
 	onA := []*subscription{subscribe(t, a, 0), subscribe(t, a, 0)}
 	onB := subscribe(t, bb, 0)
 	publishN(t, 1, 3, a, bb)
@@ -33,6 +39,8 @@ func TestScaleOut_Shutdown_GoodbyeThenConsumersDeletedThenDrained(t *testing.T) 
 	require.Equal(t, 3, b.consumers(t), "consumers in the broker before the shutdown")
 
 	shutdown(t, a)
+	assert.Zero(t, seen.early.Load(), "Subscribe handlers of replica A that returned after its connection to the broker had begun to drain: "+
+		"drain it only once GracefulStop has returned, for each handler reads through it, and deletes its consumer through it on the way out")
 	assert.Equal(t, 1, b.consumers(t),
 		"consumers in the broker once Shutdown of replica A has returned: replica B's only. A's handlers delete theirs on the way out, through A's connection, so it must not drain before GracefulStop has returned")
 	assert.True(t, a.nc.IsClosed(), "replica A's connection to the broker once Shutdown has returned: Drain it, then wait until it is closed")
@@ -60,4 +68,21 @@ func TestScaleOut_Shutdown_OtherReplicasKeepServing(t *testing.T) {
 	if assert.NoError(t, err, "connecting to the broker after replica A shut down: a replica must not close the broker") {
 		nc.Close()
 	}
+}
+
+// drainSeen is a replica's service that counts the Subscribe handlers that
+// returned when the replica's connection to the broker was already
+// draining or closed.
+type drainSeen struct {
+	scaleoutpb.HubServer
+	nc    *nats.Conn
+	early atomic.Int32
+}
+
+func (d *drainSeen) Subscribe(req *scaleoutpb.SubscribeRequest, stream grpc.ServerStreamingServer[scaleoutpb.Event]) error {
+	err := d.HubServer.Subscribe(req, stream)
+	if d.nc.IsDraining() || d.nc.IsClosed() {
+		d.early.Add(1)
+	}
+	return err
 }
