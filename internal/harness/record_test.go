@@ -197,7 +197,7 @@ func TestRecorder_FormatsMessagesOnlyWhenPrinted(t *testing.T) {
 		r.record(c, event{server: true, kind: evSent, n: i + 1, msg: stringer{&formatted}}, nil)
 	}
 	assert.Zero(t, formatted, "recording formats nothing")
-	out := r.render()
+	out := r.render("")
 	assert.Equal(t, keptEvents, formatted, "printing formats the kept events only")
 	assert.Contains(t, out, fmt.Sprintf("... %d events not shown ...", 1000-keptEvents))
 	assert.Contains(t, out, "→ Send #1000   a message")

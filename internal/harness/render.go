@@ -36,14 +36,22 @@ func (r *recorder) freeze(reason string, now time.Time, told bool) string {
 	return r.frozen.report
 }
 
-func (r *recorder) render() string {
+// render is the transcript; of names the server when a test started more
+// than one ("of server 2 of 2"), or is "".
+func (r *recorder) render(of string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.calls) == 0 {
+		if of != "" {
+			return "gRPC transcript " + of + ": no RPC reached this server.\n"
+		}
 		return "gRPC transcript: this test made no RPC through the harness.\n"
 	}
 	var b strings.Builder
-	b.WriteString("gRPC transcript (→ sent, ← received; in the order it happened):\n")
+	if of != "" {
+		of += " "
+	}
+	b.WriteString("gRPC transcript " + of + "(→ sent, ← received; in the order it happened):\n")
 	multi := len(r.calls) > 1
 	for _, c := range r.calls {
 		fmt.Fprintf(&b, "  call %d: %s (%s)\n", c.n, c.method, c.shape)

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -67,8 +68,12 @@ func track(t testing.TB) *testRun {
 		t.Helper() // what it logs is the test's, not this file's
 		if t.Failed() {
 			freezeAll(t, tr.name+" ended", false)
-			for _, r := range tr.recorders {
-				t.Log(r.render())
+			for i, r := range tr.recorders {
+				of := ""
+				if len(tr.recorders) > 1 { // say which, in the order the test started them
+					of = fmt.Sprintf("of server %d of %d", i+1, len(tr.recorders))
+				}
+				t.Log(r.render(of))
 			}
 			t.Log(pointer(tr.name))
 		}
