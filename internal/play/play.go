@@ -391,9 +391,9 @@ func run(l Lesson) error {
 	if len(names) == 0 {
 		names = []string{""} // one server, no name
 	}
-	host, _, err := net.SplitHostPort(addr)
+	listeners, err := listen(addr, len(names))
 	if err != nil {
-		return usageError{err}
+		return err
 	}
 	var servers []*Server
 	// stopAll stops the servers in order, noting what went wrong.
@@ -406,18 +406,6 @@ func run(l Lesson) error {
 				fmt.Fprintln(os.Stdout, "Note:", note)
 			}
 		}
-	}
-	var listeners []net.Listener
-	for i := range names {
-		if i > 0 {
-			addr = net.JoinHostPort(host, "0")
-		}
-		lis, err := net.Listen("tcp", addr)
-		if err != nil {
-			closeAll(listeners)
-			return err
-		}
-		listeners = append(listeners, lis)
 	}
 	stubs, err := probe(l)
 	if err != nil {
@@ -440,6 +428,28 @@ func run(l Lesson) error {
 	fmt.Fprintln(os.Stdout, "\nStopping...")
 	stopAll()
 	return nil
+}
+
+// listen opens n listeners: the first on addr, the others on free ports of
+// its host.
+func listen(addr string, n int) ([]net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	var listeners []net.Listener
+	for i := range n {
+		if i > 0 {
+			addr = net.JoinHostPort(host, "0")
+		}
+		lis, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll(listeners)
+			return nil, err
+		}
+		listeners = append(listeners, lis)
+	}
+	return listeners, nil
 }
 
 // usageError is a mistake in play's flags.

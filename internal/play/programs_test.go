@@ -132,8 +132,8 @@ func TestPlay_Lesson05_Solution_FirstTimerMessageGoodbye(t *testing.T) {
 	}
 	_, err = events.Recv()
 	assert.ErrorIs(t, err, io.EOF, "after Goodbye the stream ends with OK")
+	text := <-rest // before Wait, which closes the pipe once the program has exited
 	require.NoError(t, cmd.Wait(), "the program exits 0")
-	text := <-rest
 	assert.Contains(t, text, "grpcurl -plaintext -d '{\"name\": \"ada\"}' "+m[1]+" workbook.pubsub.v1.Hub/Subscribe")
 	assert.Contains(t, text, "Stopping...\nStopped.\n", "no notes: the solution's Shutdown stopped the server")
 }
@@ -209,8 +209,8 @@ func TestPlay_Lesson08_Solution_PublishOnB_ReachesSubscriberOnA(t *testing.T) {
 	assert.Equal(t, uint64(1), ev.GetGoodbye().GetLastSeq())
 	_, err = events.Recv()
 	assert.ErrorIs(t, err, io.EOF, "after Goodbye the stream ends with OK")
+	text := <-rest // before Wait, which closes the pipe once the program has exited
 	require.NoError(t, cmd.Wait(), "the program exits 0")
-	text := <-rest
 	assert.Contains(t, text, "grpcurl -plaintext -d '{\"afterSeq\": 0}' "+addrs["A"]+" workbook.scaleout.v1.Hub/Subscribe")
 	assert.Contains(t, text, "Stopping...\nStopped.\n", "no notes: each replica's Shutdown stopped it, Close stopped the broker")
 	left, err := os.ReadDir(tmp)
