@@ -4,6 +4,9 @@
 // those builds its lesson's server and says what to send it, and
 // `go run ./cmd/workbook play LESSON` builds and runs it.
 //
+// A lesson whose service runs as several replicas (lesson 08) gets one
+// server per replica, each on a port of its own.
+//
 // Besides the lesson's services, the server has server reflection (so a
 // client needs no .proto file) and the standard health service. Before it
 // serves, play calls every method of a private copy of the server once, with
