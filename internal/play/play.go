@@ -4,6 +4,9 @@
 // those builds its lesson's server and says what to send it, and
 // `go run ./cmd/workbook play LESSON` builds and runs it.
 //
+// A lesson whose service runs as several replicas (lesson 08) gets one
+// server per replica, each on a port of its own.
+//
 // Besides the lesson's services, the server has server reflection (so a
 // client needs no .proto file) and the standard health service. Before it
 // serves, play calls every method of a private copy of the server once, with
@@ -64,6 +67,27 @@ type Lesson struct {
 	// About says, a line each, what moves on its own and what Ctrl-C does
 	// (its last line).
 	About []string
+
+	// Replicas names the servers of a lesson whose service runs as several
+	// identical replicas (lesson 08's, behind one broker): play serves one
+	// per name, each on a port of its own, built by NewReplica instead of
+	// New (the probed copy is named "probe"). Ctrl-C stops them in this
+	// order. Other lessons leave Replicas and NewReplica unset.
+	Replicas   []string
+	NewReplica func(name string, log io.Writer) (s *grpc.Server, stop func())
+	// After, if set, runs once Main has stopped every server, and also when
+	// Main fails before serving: what the servers shared (lesson 08's
+	// broker) stops last.
+	After func()
+}
+
+// build builds one server of l; name is the replica's, for a lesson with
+// replicas.
+func (l Lesson) build(name string, log io.Writer) (*grpc.Server, func()) {
+	if l.NewReplica != nil {
+		return l.NewReplica(name, log)
+	}
+	return l.New(log)
 }
 
 // Times play allows. Variables, so that tests may shorten them.
@@ -87,6 +111,7 @@ type Stub struct {
 // Server is a lesson's server, serving on a real listener.
 type Server struct {
 	Lesson Lesson
+	Name   string // the replica's name, for a lesson with replicas; else ""
 	Addr   string // where it listens, "127.0.0.1:40123"
 	// Stubs are the methods not implemented yet, in the order printed.
 	Stubs []Stub
@@ -112,7 +137,13 @@ func Start(l Lesson, lis net.Listener, log io.Writer) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, stop := l.New(log)
+	return serve(l, "", stubs, lis, log)
+}
+
+// serve builds the server named name (see Lesson.Replicas) and serves it
+// on lis; stubs are what the probe found.
+func serve(l Lesson, name string, stubs []Stub, lis net.Listener, log io.Writer) (*Server, error) {
+	s, stop := l.build(name, log)
 	methods, err := methodsOf(s) // the probe found them already: no error
 	if err != nil {
 		s.Stop()
@@ -127,7 +158,7 @@ func Start(l Lesson, lis net.Listener, log io.Writer) (*Server, error) {
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s) // v1 and v1alpha: grpcurl and evans ask for either
 	p := &Server{
-		Lesson: l, Addr: lis.Addr().String(), Stubs: stubs,
+		Lesson: l, Name: name, Addr: lis.Addr().String(), Stubs: stubs,
 		grpc: s, stop: stop, health: hs, methods: methods,
 		lis:    &watchedListener{Listener: lis},
 		served: make(chan error, 1),
@@ -246,7 +277,7 @@ func checkSamples(l Lesson, methods []method) error {
 // empty request, and returns those that answer Unimplemented. Each call
 // gets ProbeWait; they run at once. It checks l's samples first.
 func probe(l Lesson) ([]Stub, error) {
-	s, stop := l.New(io.Discard)
+	s, stop := l.build("probe", io.Discard)
 	lis := &watchedListener{Listener: bufconn.Listen(1 << 20)}
 	served := make(chan error, 1)
 	methods, err := methodsOf(s)
@@ -331,36 +362,106 @@ func headerMD(headers []string) metadata.MD {
 }
 
 // Main is a play program's main: it serves l on --addr (127.0.0.1 and a
-// free port unless told otherwise), prints how to call it, and stops the
-// way the lesson teaches on Ctrl-C (SIGINT) or SIGTERM.
+// free port unless told otherwise; a lesson's further replicas get free
+// ports on the same host), prints how to call it, and stops the way the
+// lesson teaches on Ctrl-C (SIGINT) or SIGTERM. Then it runs l.After.
 func Main(l Lesson) {
-	addr, code, err := parseFlags(os.Args[1:])
-	if err != nil {
+	err := run(l)
+	if l.After != nil {
+		l.After()
+	}
+	var usage usageError
+	switch {
+	case errors.As(err, &usage):
 		fmt.Fprintf(os.Stderr, "play: %v\nusage: play [--addr HOST:PORT] [--code yours|solution]\n", err)
 		os.Exit(2)
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "play: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Fprintln(os.Stdout, "Stopped.")
+}
+
+// run serves l until a signal, and shuts it down.
+func run(l Lesson) error {
+	addr, code, err := parseFlags(os.Args[1:])
+	if err != nil {
+		return usageError{err}
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "play: %v\n", err)
-		os.Exit(1)
+	names := l.Replicas
+	if len(names) == 0 {
+		names = []string{""} // one server, no name
 	}
-	p, err := Start(l, lis, os.Stdout)
+	listeners, err := listen(addr, len(names))
 	if err != nil {
-		lis.Close()
-		fmt.Fprintf(os.Stderr, "play: %v\n", err)
-		os.Exit(1)
+		return err
 	}
-	p.PrintIntro(os.Stdout, code)
+	var servers []*Server
+	// stopAll stops the servers in order, noting what went wrong.
+	stopAll := func() {
+		for _, p := range servers {
+			for _, note := range p.Shutdown() {
+				if p.Name != "" {
+					note = "replica " + p.Name + ": " + note
+				}
+				fmt.Fprintln(os.Stdout, "Note:", note)
+			}
+		}
+	}
+	stubs, err := probe(l)
+	if err != nil {
+		closeAll(listeners)
+		return err
+	}
+	for i, name := range names {
+		p, err := serve(l, name, stubs, listeners[i], os.Stdout)
+		if err != nil {
+			closeAll(listeners[i:])
+			stopAll()
+			return err
+		}
+		servers = append(servers, p)
+	}
+	printIntro(os.Stdout, code, servers)
 	<-ctx.Done()
 	// Later signals (the runner passes Ctrl-C on as well) change nothing:
 	// GraceLimit bounds the wait.
 	fmt.Fprintln(os.Stdout, "\nStopping...")
-	for _, note := range p.Shutdown() {
-		fmt.Fprintln(os.Stdout, "Note:", note)
+	stopAll()
+	return nil
+}
+
+// listen opens n listeners: the first on addr, the others on free ports of
+// its host.
+func listen(addr string, n int) ([]net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, usageError{err}
 	}
-	fmt.Fprintln(os.Stdout, "Stopped.")
+	var listeners []net.Listener
+	for i := range n {
+		if i > 0 {
+			addr = net.JoinHostPort(host, "0")
+		}
+		lis, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll(listeners)
+			return nil, err
+		}
+		listeners = append(listeners, lis)
+	}
+	return listeners, nil
+}
+
+// usageError is a mistake in play's flags.
+type usageError struct{ error }
+
+func closeAll(listeners []net.Listener) {
+	for _, lis := range listeners {
+		lis.Close()
+	}
 }
 
 // parseFlags reads --addr HOST:PORT and --code yours|solution (which only

@@ -292,6 +292,76 @@ func TestPlay_Intro_CommandsForEveryMethod(t *testing.T) {
 		"without the header, Publish is a stub")
 }
 
+// A lesson with replicas: each is built by name (the probed copy is
+// "probe"), serves on a port of its own with health, and gets commands of
+// its own in the intro.
+func TestPlay_Replicas_EachBuiltByName_OnItsOwnPort_WithItsOwnCommands(t *testing.T) {
+	t.Parallel()
+	l, _ := testLesson(nil, nil)
+	var mu sync.Mutex
+	var names []string
+	l.Replicas = []string{"A", "B"}
+	l.NewReplica = func(name string, log io.Writer) (*grpc.Server, func()) {
+		mu.Lock()
+		names = append(names, name)
+		mu.Unlock()
+		return l.New(log)
+	}
+	lis, err := listen("127.0.0.1:0", 2)
+	require.NoError(t, err)
+	stubs, err := probe(l)
+	require.NoError(t, err)
+	var servers []*Server
+	for i, name := range l.Replicas {
+		p, err := serve(l, name, stubs, lis[i], io.Discard)
+		require.NoError(t, err)
+		defer p.Shutdown()
+		servers = append(servers, p)
+	}
+	assert.Equal(t, []string{"probe", "A", "B"}, names, "the replicas built, by name")
+	require.NotEqual(t, servers[0].Addr, servers[1].Addr)
+
+	var out strings.Builder
+	printIntro(&out, "solution", servers)
+	assert.Contains(t, out.String(), "Lesson 05, the reference solution (solutions/05-test), serving 2 replicas:\n"+
+		"  replica A on "+servers[0].Addr+"\n  replica B on "+servers[1].Addr+"\n")
+	for _, p := range servers {
+		assert.Equal(t, stubs, p.Stubs, "one probe for every replica")
+		assert.Contains(t, out.String(), "\nOn replica "+p.Name+" ("+p.Addr+"):\n\n")
+		assert.Contains(t, out.String(), "  grpcurl -plaintext -d '{\"name\": \"ada\"}' "+p.Addr+" workbook.pubsub.v1.Hub/Subscribe\n")
+		conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		defer conn.Close()
+		res, err := healthpb.NewHealthClient(conn).Check(ctx(t), &healthpb.HealthCheckRequest{})
+		require.NoError(t, err, "replica %s's health", p.Name)
+		assert.Equal(t, healthpb.HealthCheckResponse_SERVING, res.GetStatus(), "replica %s", p.Name)
+	}
+}
+
+func TestPlay_Listen_FirstOnAddr_OthersOnFreePortsOfItsHost(t *testing.T) {
+	t.Parallel()
+	taken, err := listen("127.0.0.1:0", 1)
+	require.NoError(t, err)
+	defer closeAll(taken)
+	addr := taken[0].Addr().String()
+	_, err = listen(addr, 2)
+	require.Error(t, err, "the first address is taken")
+
+	closeAll(taken)
+	lis, err := listen(addr, 2) // free again: the first gets it
+	require.NoError(t, err)
+	defer closeAll(lis)
+	require.Len(t, lis, 2)
+	assert.Equal(t, addr, lis[0].Addr().String())
+	host, _, _ := net.SplitHostPort(lis[1].Addr().String())
+	assert.Equal(t, "127.0.0.1", host)
+	assert.NotEqual(t, addr, lis[1].Addr().String())
+
+	_, err = listen("localhost", 2)
+	var usage usageError
+	assert.ErrorAs(t, err, &usage, "no port: a usage error")
+}
+
 func TestPlay_Samples_MustBeValidRequests(t *testing.T) {
 	t.Parallel()
 	for name, samples := range map[string]map[string][]string{

@@ -11,12 +11,26 @@ import (
 // implemented yet, and a grpcurl and an evans command for each method.
 // code is "yours" or "solution": whose code the program was built with.
 func (p *Server) PrintIntro(w io.Writer, code string) {
+	printIntro(w, code, []*Server{p})
+}
+
+// printIntro is PrintIntro for one server or several replicas of one
+// lesson, which share a host and their stubs.
+func printIntro(w io.Writer, code string, servers []*Server) {
+	p := servers[0]
 	whose := fmt.Sprintf("your code (lessons/%s)", p.Lesson.ID)
 	if code == "solution" {
 		whose = fmt.Sprintf("the reference solution (solutions/%s)", p.Lesson.ID)
 	}
-	fmt.Fprintf(w, "Lesson %s, %s, serving on %s\n", p.Lesson.ID[:2], whose, p.Addr)
-	host, port, _ := net.SplitHostPort(p.Addr)
+	if p.Name == "" {
+		fmt.Fprintf(w, "Lesson %s, %s, serving on %s\n", p.Lesson.ID[:2], whose, p.Addr)
+	} else {
+		fmt.Fprintf(w, "Lesson %s, %s, serving %d replicas:\n", p.Lesson.ID[:2], whose, len(servers))
+		for _, r := range servers {
+			fmt.Fprintf(w, "  replica %s on %s\n", r.Name, r.Addr)
+		}
+	}
+	host, _, _ := net.SplitHostPort(p.Addr)
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		fmt.Fprintln(w, "Only programs on this machine can call it: 127.0.0.1 is the loopback address. The server has")
 		fmt.Fprintln(w, "no TLS, so play does not listen on 0.0.0.0 (every interface), where anyone on your network could call it.")
@@ -38,6 +52,22 @@ func (p *Server) PrintIntro(w io.Writer, code string) {
 		grpcurlH += fmt.Sprintf(" -H '%s: %s'", strings.TrimSpace(k), strings.TrimSpace(v))
 		evansH += fmt.Sprintf(" --header '%s=%s'", strings.TrimSpace(k), strings.TrimSpace(v))
 	}
+	for _, p := range servers {
+		if p.Name != "" {
+			fmt.Fprintf(w, "\nOn replica %s (%s):\n", p.Name, p.Addr)
+		}
+		p.printCommands(w, grpcurlH, evansH)
+	}
+	fmt.Fprintln(w)
+	for _, line := range p.Lesson.About {
+		fmt.Fprintln(w, line)
+	}
+}
+
+// printCommands writes a grpcurl and an evans command for each of p's
+// methods; grpcurlH and evansH are the headers, as each tool takes them.
+func (p *Server) printCommands(w io.Writer, grpcurlH, evansH string) {
+	host, port, _ := net.SplitHostPort(p.Addr)
 	for _, m := range p.methods {
 		samples := p.Lesson.Samples[string(m.desc.Name())]
 		if len(samples) == 0 {
@@ -66,9 +96,5 @@ func (p *Server) PrintIntro(w io.Writer, code string) {
 			fmt.Fprintf(w, "  grpcurl -plaintext%s -d '%s' %s %s\n", grpcurlH, samples[0], p.Addr, m.full)
 		}
 		fmt.Fprintf(w, "  %s\n", evans)
-	}
-	fmt.Fprintln(w)
-	for _, line := range p.Lesson.About {
-		fmt.Fprintln(w, line)
 	}
 }
