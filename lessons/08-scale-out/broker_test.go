@@ -77,8 +77,10 @@ func TestScaleOut_Broker_Close_StopsEveryGoroutine(t *testing.T) {
 	require.NotEmpty(t, natsGoroutines(), "no broker goroutine runs after StartBroker: did it Start the server?")
 
 	harness.Call(t, "broker.Close()", b.Close)
-	if left := natsGoroutinesLeft(); !assert.Empty(t, left, "goroutines of NATS still running after Close returned") {
-		t.Logf("Close must shut the server down, and StartBroker must close the connection it created the stream with. The first left:\n%s", left[0].Stack)
+	if left := natsGoroutinesLeft(); len(left) > 0 {
+		t.Errorf("%d goroutines of NATS still run after Close returned: Close must shut the server down, and StartBroker must close "+
+			"the connection it created the stream with. The first left:\n%s", len(left), left[0].Stack)
+		reported(left)
 	}
 	_, err = b.Connect()
 	assert.Error(t, err, "connecting after Close succeeded: the broker still runs")
