@@ -2,8 +2,11 @@ package scaleout_test
 
 import (
 	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
@@ -51,6 +54,59 @@ func TestScaleOut_Shutdown_GoodbyeThenConsumersDeletedThenDrained(t *testing.T) 
 		assert.Truef(t, proto.Equal(want, ev), "subscriber %d on replica A: want %v, got %v", i+1, want, ev)
 		s.requireEOF(t, "the end of the stream after Goodbye")
 	}
+}
+
+func TestScaleOut_Shutdown_WaitsUntilTheConnectionHasClosed(t *testing.T) {
+	b := startBroker(t, 100)
+	a := startReplica(t, b, "A")
+	// A message replica A's connection is still handling holds its drain:
+	// the connection can close only once the test lets the handling end.
+	hold, handling := make(chan struct{}), make(chan struct{})
+	_, err := a.nc.Subscribe("test.hold", func(*nats.Msg) { close(handling); <-hold })
+	require.NoError(t, err)
+	release := sync.OnceFunc(func() { close(hold) })
+	t.Cleanup(release)
+	require.NoError(t, a.nc.Publish("test.hold", nil))
+	harness.Wait(t, handling, "the test's message to reach replica A's connection")
+
+	done := make(chan error, 1)
+	go func() { done <- scaleout.Shutdown(a.r, a.gs) }()
+	waitWhileDraining(t, a, done)
+	release()
+	err = harness.Wait(t, done, "scaleout.Shutdown to return once the connection's drain could end")
+	require.NoError(t, err, "Shutdown of replica A")
+	assert.True(t, a.nc.IsClosed(), "replica A's connection once Shutdown has returned")
+}
+
+// waitWhileDraining waits until r's connection drains while Shutdown waits,
+// and fails if Shutdown returns (on done) while the connection drains.
+func waitWhileDraining(t *testing.T, r *replica, done <-chan error) {
+	t.Helper()
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	timeout := harness.Timeout()
+	for !r.nc.IsDraining() || !shutdownWaiting() {
+		select {
+		case <-done:
+			t.Fatalf("scaleout.Shutdown returned while replica %s's connection was still draining (draining: %v, closed: %v): "+
+				"Drain only starts the drain; wait until the connection has closed (r.closed) before returning, "+
+				"or what is still in flight is lost when the program exits", r.name, r.nc.IsDraining(), r.nc.IsClosed())
+		case <-poll.C:
+		case <-timeout:
+			harness.Blocked(t, fmt.Sprintf("scaleout.Shutdown to drain replica %s's connection and wait for it to close", r.name))
+		}
+	}
+}
+
+// shutdownWaiting reports whether a goroutine waits inside scaleout.Shutdown
+// itself, blocked rather than running.
+func shutdownWaiting() bool {
+	for _, g := range harness.Goroutines() {
+		if strings.Contains(g.Stack, "/lessons/08-scale-out.Shutdown(") && g.State != "running" && g.State != "runnable" {
+			return true
+		}
+	}
+	return false
 }
 
 func TestScaleOut_Shutdown_OtherReplicasKeepServing(t *testing.T) {

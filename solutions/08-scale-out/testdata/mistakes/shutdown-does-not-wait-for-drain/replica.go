@@ -3,7 +3,7 @@
 // Why it is wrong: Drain returns at once and closes the connection later: a
 // program that exits now loses what was in flight.
 //
-// Caught by: TestScaleOut_Shutdown_GoodbyeThenConsumersDeletedThenDrained
+// Caught by: TestScaleOut_Shutdown_WaitsUntilTheConnectionHasClosed
 
 package scaleout
 
