@@ -1,6 +1,8 @@
 package scaleout_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -62,6 +64,19 @@ func TestScaleOut_Publish_EmptyRequestID_InvalidArgument(t *testing.T) {
 	_, err := a.client.Publish(harness.Context(t), &scaleoutpb.PublishRequest{RequestId: "", Payload: "story"})
 	harness.AssertCode(t, err, codes.InvalidArgument, `Publish(request_id="")`)
 	assert.Equal(t, 0, int(b.state(t).Msgs), "events stored after a refused publish")
+}
+
+func TestScaleOut_Publish_PayloadOverTheBrokersLimit_InvalidArgument(t *testing.T) {
+	b := startBroker(t, 100)
+	a := startReplica(t, b, "A")
+	limit := int(a.nc.MaxPayload()) // headers included: the message id takes some of it
+
+	_, err := a.client.Publish(harness.Context(t), &scaleoutpb.PublishRequest{RequestId: "req-big", Payload: strings.Repeat("x", limit+1)})
+	harness.AssertCode(t, err, codes.InvalidArgument, fmt.Sprintf("Publish of %d bytes, one over the broker's limit", limit+1))
+	assert.Equal(t, 0, int(b.state(t).Msgs), "events stored after a refused publish")
+
+	reply := a.publish(t, "req-fits", strings.Repeat("x", limit-1024))
+	assert.Equal(t, 1, int(reply.GetSeq()), "seq of a publish 1 KiB under the broker's limit, which fits with its headers")
 }
 
 func TestScaleOut_Publish_BrokerUnreachable_Unavailable(t *testing.T) {

@@ -65,7 +65,8 @@ func (r *Replica) Close() { r.leave() }
 func (r *Replica) Publish(ctx context.Context, req *scaleoutpb.PublishRequest) (*scaleoutpb.PublishReply, error) {
 	// TODO(lesson 08): Task 2. Refuse an empty request_id (InvalidArgument);
 	// r.js.Publish the payload on Subject with the request id as the message
-	// id; reply with the ack's sequence and duplicate flag, and r.name.
+	// id (nats.ErrMaxPayload: InvalidArgument; any other error: Unavailable);
+	// reply with the ack's sequence and duplicate flag, and r.name.
 	return nil, status.Error(codes.Unimplemented, "Publish is not implemented yet (lesson 08, task 2)")
 }
 

@@ -330,8 +330,8 @@ type Goodbye struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The replica that is going away.
 	Replica string `protobuf:"bytes,1,opt,name=replica,proto3" json:"replica,omitempty"`
-	// The last sequence number this stream sent (the after_seq to resume
-	// from), 0 if it sent none.
+	// The after_seq to resume from: the last sequence number this stream
+	// sent, or the request's after_seq if it sent none.
 	LastSeq       uint64 `protobuf:"varint,2,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

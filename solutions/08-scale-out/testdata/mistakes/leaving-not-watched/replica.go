@@ -9,6 +9,7 @@ package scaleout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -74,6 +75,10 @@ func (r *Replica) Publish(ctx context.Context, req *scaleoutpb.PublishRequest) (
 		return nil, status.Error(codes.InvalidArgument, "request_id must not be empty: without it a retry cannot be told from a new event")
 	}
 	ack, err := r.js.Publish(ctx, Subject, []byte(req.GetPayload()), jetstream.WithMsgID(req.GetRequestId()))
+	if errors.Is(err, nats.ErrMaxPayload) { // no retry can help
+		return nil, status.Errorf(codes.InvalidArgument, "replica %s: the payload (%d bytes) is over the broker's limit (%d bytes, headers included)",
+			r.name, len(req.GetPayload()), r.nc.MaxPayload())
+	}
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "replica %s: the broker did not store the event: %v", r.name, err)
 	}
@@ -123,7 +128,7 @@ func (r *Replica) Subscribe(req *scaleoutpb.SubscribeRequest, stream grpc.Server
 			if ctx.Err() != nil {
 				return status.FromContextError(ctx.Err()).Err()
 			}
-			if wait.Err() != nil { // the replica is leaving
+			if r.leaving.Err() != nil {
 				return stream.Send(&scaleoutpb.Event{Kind: &scaleoutpb.Event_Goodbye{
 					Goodbye: &scaleoutpb.Goodbye{Replica: r.name, LastSeq: last},
 				}})
@@ -180,9 +185,10 @@ func (r *Replica) startAt(ctx context.Context, after uint64) (jetstream.Consumer
 func Shutdown(r *Replica, gs *grpc.Server) error {
 	r.Close()
 	gs.GracefulStop()
-	if err := r.nc.Drain(); err != nil {
+	err := r.nc.Drain()
+	<-r.closed // a Drain that failed has closed the connection, or it was closed already
+	if err != nil {
 		return fmt.Errorf("replica %s: draining its connection: %w", r.name, err)
 	}
-	<-r.closed
 	return nil
 }

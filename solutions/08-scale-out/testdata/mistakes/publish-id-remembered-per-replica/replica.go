@@ -116,8 +116,7 @@ func (r *Replica) Subscribe(req *scaleoutpb.SubscribeRequest, stream grpc.Server
 	// happens when the client leaves or the replica shuts down.
 	wait, stop := context.WithCancel(ctx)
 	defer stop()
-	unhook := context.AfterFunc(r.leaving, stop)
-	defer unhook()
+	defer context.AfterFunc(r.leaving, stop)() // and unhook it when we return
 
 	last := after
 	for {
@@ -126,7 +125,7 @@ func (r *Replica) Subscribe(req *scaleoutpb.SubscribeRequest, stream grpc.Server
 			if ctx.Err() != nil {
 				return status.FromContextError(ctx.Err()).Err()
 			}
-			if wait.Err() != nil { // the replica is leaving
+			if r.leaving.Err() != nil {
 				return stream.Send(&scaleoutpb.Event{Kind: &scaleoutpb.Event_Goodbye{
 					Goodbye: &scaleoutpb.Goodbye{Replica: r.name, LastSeq: last},
 				}})
@@ -183,9 +182,10 @@ func (r *Replica) startAt(ctx context.Context, after uint64) (jetstream.Consumer
 func Shutdown(r *Replica, gs *grpc.Server) error {
 	r.Close()
 	gs.GracefulStop()
-	if err := r.nc.Drain(); err != nil {
+	err := r.nc.Drain()
+	<-r.closed // a Drain that failed has closed the connection, or it was closed already
+	if err != nil {
 		return fmt.Errorf("replica %s: draining its connection: %w", r.name, err)
 	}
-	<-r.closed
 	return nil
 }

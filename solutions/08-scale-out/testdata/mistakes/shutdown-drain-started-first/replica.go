@@ -12,6 +12,7 @@ package scaleout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -77,6 +78,10 @@ func (r *Replica) Publish(ctx context.Context, req *scaleoutpb.PublishRequest) (
 		return nil, status.Error(codes.InvalidArgument, "request_id must not be empty: without it a retry cannot be told from a new event")
 	}
 	ack, err := r.js.Publish(ctx, Subject, []byte(req.GetPayload()), jetstream.WithMsgID(req.GetRequestId()))
+	if errors.Is(err, nats.ErrMaxPayload) { // no retry can help
+		return nil, status.Errorf(codes.InvalidArgument, "replica %s: the payload (%d bytes) is over the broker's limit (%d bytes, headers included)",
+			r.name, len(req.GetPayload()), r.nc.MaxPayload())
+	}
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "replica %s: the broker did not store the event: %v", r.name, err)
 	}
@@ -118,8 +123,7 @@ func (r *Replica) Subscribe(req *scaleoutpb.SubscribeRequest, stream grpc.Server
 	// happens when the client leaves or the replica shuts down.
 	wait, stop := context.WithCancel(ctx)
 	defer stop()
-	unhook := context.AfterFunc(r.leaving, stop)
-	defer unhook()
+	defer context.AfterFunc(r.leaving, stop)() // and unhook it when we return
 
 	last := after
 	for {
@@ -128,7 +132,7 @@ func (r *Replica) Subscribe(req *scaleoutpb.SubscribeRequest, stream grpc.Server
 			if ctx.Err() != nil {
 				return status.FromContextError(ctx.Err()).Err()
 			}
-			if wait.Err() != nil { // the replica is leaving
+			if r.leaving.Err() != nil {
 				return stream.Send(&scaleoutpb.Event{Kind: &scaleoutpb.Event_Goodbye{
 					Goodbye: &scaleoutpb.Goodbye{Replica: r.name, LastSeq: last},
 				}})
