@@ -181,3 +181,14 @@ func TestHandler_Panics_TestFailsClientGetsInternal(t *testing.T) {
 		`server +handler returned status codes.Internal \("the handler panicked: assignment to entry in nil map"\)`,
 	)
 }
+
+func TestEventually_TrueOnceCondHolds_FalseAfterTheLimit(t *testing.T) {
+	looks := 0
+	assert.True(t, Eventually(func() bool { looks++; return looks == 3 }), "a condition that holds on the third look")
+	assert.Equal(t, 3, looks, "looks until it held")
+
+	shortLimits(t, 20*time.Millisecond)
+	start := time.Now()
+	assert.False(t, Eventually(func() bool { return false }), "a condition that never holds")
+	assert.Less(t, time.Since(start), WaitLimit, "Eventually gives up at the (shortened) limit")
+}

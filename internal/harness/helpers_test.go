@@ -153,15 +153,14 @@ func startEcho(t testing.TB, e *echo) *Server {
 // polls: the recorder has no hook for its own tests.
 func waitUntil(t *testing.T, r *recorder, what string, cond func() bool) {
 	t.Helper()
-	for start := time.Now(); time.Since(start) < WaitLimit; time.Sleep(time.Millisecond) {
+	held := func() bool {
 		r.mu.Lock()
-		ok := cond()
-		r.mu.Unlock()
-		if ok {
-			return
-		}
+		defer r.mu.Unlock()
+		return cond()
 	}
-	t.Fatalf("waited %v for %s", WaitLimit, what)
+	if !Eventually(held) {
+		t.Fatalf("waited %v for %s", WaitLimit, what)
+	}
 }
 
 // shortLimits makes every wait give up after d, for the test's duration.

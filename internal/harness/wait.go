@@ -72,6 +72,27 @@ func Wait[T any](t testing.TB, ch <-chan T, what string) T {
 	}
 }
 
+// pollEvery is how often Eventually looks again.
+const pollEvery = 2 * time.Millisecond
+
+// Eventually reports whether cond holds within WaitLimit, looking again every
+// few milliseconds. It is for what nothing signals, such as a goroutine that
+// has ended or that now waits somewhere (goleak looks the same way); for
+// anything a channel can tell, use Wait.
+func Eventually(cond func() bool) bool {
+	give := Timeout()
+	poll := time.NewTicker(pollEvery)
+	defer poll.Stop()
+	for !cond() {
+		select {
+		case <-poll.C:
+		case <-give:
+			return cond()
+		}
+	}
+	return true
+}
+
 // Blocked fails the test because what it waited for did not happen within
 // WaitLimit: it says what, where the lesson's code is stuck, and which side of
 // each call in progress is blocked.

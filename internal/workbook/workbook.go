@@ -107,10 +107,13 @@ func (w *Workbook) Run(ctx context.Context, args []string) error {
 		fmt.Fprint(w.Out, Usage)
 		return nil
 	case "status":
-		if len(rest) > 1 {
-			return usagef("usage: go run ./cmd/workbook [status] [LESSON]")
+		switch len(rest) {
+		case 0:
+			return w.status(ctx, "")
+		case 1:
+			return w.status(ctx, rest[0])
 		}
-		return w.status(ctx, strings.Join(rest, ""))
+		return usagef("usage: go run ./cmd/workbook [status] [LESSON]")
 	case "watch":
 		return w.watchCmd(ctx, rest)
 	case "hint":

@@ -180,7 +180,7 @@ func (s *watchedStream) Send(req *bidipb.CalcRequest) error {
 	self := currentGoroutine()
 	n := int(s.sends.Add(1))
 	if n == 1 {
-		eventually(func() bool { return s.overlapped.Load() || othersBlocked(lessonGoroutines(), self) })
+		harness.Eventually(func() bool { return s.overlapped.Load() || othersBlocked(lessonGoroutines(), self) })
 	}
 	held := n == s.c.holdSend
 	if held {
@@ -189,7 +189,7 @@ func (s *watchedStream) Send(req *bidipb.CalcRequest) error {
 		if self != s.c.caller.Load() {
 			// A goroutine CalculateAll started: it goes on only once
 			// CalculateAll has returned, or is waiting for it.
-			eventually(func() bool { return s.c.returned.Load() || s.c.callerWaits(self) })
+			harness.Eventually(func() bool { return s.c.returned.Load() || s.c.callerWaits(self) })
 		}
 	}
 	err := s.Calculator_CalculateClient.Send(req)

@@ -154,29 +154,12 @@ func blockedIn(gs map[int]harness.Goroutine, fn string) int {
 	return n
 }
 
-// eventually checks cond until it holds, for up to WaitLimit, and reports
-// whether it did. It is for what nothing signals, such as a goroutine that
-// has ended or one that now waits, so it looks again after a short pause, as
-// goleak does.
-func eventually(cond func() bool) bool {
-	deadline := time.Now().Add(harness.WaitLimit)
-	for pause := 100 * time.Microsecond; ; pause = min(2*pause, 20*time.Millisecond) {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(pause)
-	}
-}
-
 // requireNoGoroutineLeft fails the test unless every goroutine of your code
 // that was not in before has ended.
 func requireNoGoroutineLeft(t *testing.T, before map[int]harness.Goroutine, what string) {
 	t.Helper()
 	var left []string
-	gone := eventually(func() bool {
+	gone := harness.Eventually(func() bool {
 		left = left[:0]
 		for id, g := range lessonGoroutines() {
 			if _, old := before[id]; !old {
@@ -196,7 +179,7 @@ func requireNoGoroutineLeft(t *testing.T, before map[int]harness.Goroutine, what
 // channel, a select or a WaitGroup) inside fn, or until done is closed.
 func waitUntilWaitingIn(t *testing.T, fn string, done <-chan struct{}, what string) {
 	t.Helper()
-	ok := eventually(func() bool {
+	ok := harness.Eventually(func() bool {
 		select {
 		case <-done:
 			return true

@@ -84,7 +84,7 @@ func (s *recordingStream) Send(req *bidipb.CalcRequest) error {
 		<-s.gate
 	}
 	if n == 1 && s.holdFirstSend != nil {
-		eventually(func() bool { return s.overlapped.Load() || s.holdFirstSend() })
+		harness.Eventually(func() bool { return s.overlapped.Load() || s.holdFirstSend() })
 	}
 	if n == s.failAt {
 		return io.EOF // what a real Send returns once the server has ended the call
@@ -96,7 +96,7 @@ func (s *recordingStream) Send(req *bidipb.CalcRequest) error {
 func (s *recordingStream) CloseSend() error {
 	exit := s.enter()
 	if s.holdClose != nil {
-		eventually(s.holdClose)
+		harness.Eventually(s.holdClose)
 	}
 	s.closes.Add(1)
 	s.record("close")

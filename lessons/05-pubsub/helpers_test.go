@@ -439,19 +439,23 @@ var shutdownFunc = runtime.FuncForPC(reflect.ValueOf(pubsub.Shutdown).Pointer())
 // where another goroutine waits, so it looks there every few milliseconds.
 func waitForShutdownInGracefulStop(t *testing.T, done <-chan struct{}) {
 	t.Helper()
-	poll := time.NewTicker(5 * time.Millisecond)
-	defer poll.Stop()
-	timeout := harness.Timeout()
-	for !gracefulStopInShutdown() {
+	returned := false
+	waiting := harness.Eventually(func() bool {
 		select {
 		case <-done:
-			t.Fatal("pubsub.Shutdown returned while Subscribe handlers were still running: " +
-				"call gs.GracefulStop() in Shutdown itself, which waits for every handler " +
-				"(gs.Stop does not wait, and neither does Shutdown if GracefulStop runs on another goroutine)")
-		case <-poll.C:
-		case <-timeout:
-			harness.Blocked(t, "pubsub.Shutdown to call gs.GracefulStop() and wait in it for the handlers still running")
+			returned = true
+			return true
+		default:
+			return gracefulStopInShutdown()
 		}
+	})
+	switch {
+	case returned:
+		t.Fatal("pubsub.Shutdown returned while Subscribe handlers were still running: " +
+			"call gs.GracefulStop() in Shutdown itself, which waits for every handler " +
+			"(gs.Stop does not wait, and neither does Shutdown if GracefulStop runs on another goroutine)")
+	case !waiting:
+		harness.Blocked(t, "pubsub.Shutdown to call gs.GracefulStop() and wait in it for the handlers still running")
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -98,19 +97,9 @@ func reported(gs []harness.Goroutine) {
 // loops end on their own, moments after Close and WaitForShutdown return.
 // A broker or connection left open never ends.
 func natsGoroutinesLeft() []harness.Goroutine {
-	give := harness.Timeout()
-	for {
-		left := natsGoroutines()
-		if len(left) == 0 {
-			return nil
-		}
-		select {
-		case <-give:
-			return left
-		default:
-			runtime.Gosched()
-		}
-	}
+	var left []harness.Goroutine
+	harness.Eventually(func() bool { left = natsGoroutines(); return len(left) == 0 })
+	return left
 }
 
 // state is the stream's state as the broker reports it now.

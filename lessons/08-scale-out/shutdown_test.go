@@ -6,7 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
@@ -82,19 +81,23 @@ func TestScaleOut_Shutdown_WaitsUntilTheConnectionHasClosed(t *testing.T) {
 // and fails if Shutdown returns (on done) while the connection drains.
 func waitWhileDraining(t *testing.T, r *replica, done <-chan error) {
 	t.Helper()
-	poll := time.NewTicker(5 * time.Millisecond)
-	defer poll.Stop()
-	timeout := harness.Timeout()
-	for !r.nc.IsDraining() || !shutdownWaiting() {
+	returned := false
+	draining := harness.Eventually(func() bool {
 		select {
 		case <-done:
-			t.Fatalf("scaleout.Shutdown returned while replica %s's connection was still draining (draining: %v, closed: %v): "+
-				"Drain only starts the drain; wait until the connection has closed (r.closed) before returning, "+
-				"or what is still in flight is lost when the program exits", r.name, r.nc.IsDraining(), r.nc.IsClosed())
-		case <-poll.C:
-		case <-timeout:
-			harness.Blocked(t, fmt.Sprintf("scaleout.Shutdown to drain replica %s's connection and wait for it to close", r.name))
+			returned = true
+			return true
+		default:
+			return r.nc.IsDraining() && shutdownWaiting()
 		}
+	})
+	switch {
+	case returned:
+		t.Fatalf("scaleout.Shutdown returned while replica %s's connection was still draining (draining: %v, closed: %v): "+
+			"Drain only starts the drain; wait until the connection has closed (r.closed) before returning, "+
+			"or what is still in flight is lost when the program exits", r.name, r.nc.IsDraining(), r.nc.IsClosed())
+	case !draining:
+		harness.Blocked(t, fmt.Sprintf("scaleout.Shutdown to drain replica %s's connection and wait for it to close", r.name))
 	}
 }
 
